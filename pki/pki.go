@@ -226,8 +226,9 @@ func (ca *CA) SignServer(key crypto.Signer, hosts []string, validFor time.Durati
 }
 
 // SignClient issues a client certificate for the CSR's key with commonName
-// (the host ID), valid for validFor. It returns the PEM and the certificate.
-func (ca *CA) SignClient(csr *x509.CertificateRequest, commonName string, validFor time.Duration) ([]byte, *x509.Certificate, error) {
+// (the host ID) and the enrollment it belongs to, valid for validFor. It
+// returns the PEM and the certificate.
+func (ca *CA) SignClient(csr *x509.CertificateRequest, commonName, enrollmentID string, validFor time.Duration) ([]byte, *x509.Certificate, error) {
 	sn, err := serial()
 	if err != nil {
 		return nil, nil, err
@@ -235,7 +236,7 @@ func (ca *CA) SignClient(csr *x509.CertificateRequest, commonName string, validF
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: commonName, OrganizationalUnit: []string{"outpost-agent"}},
+		Subject:      pkix.Name{CommonName: commonName, OrganizationalUnit: []string{"outpost-agent", EnrollmentOUPrefix + enrollmentID}},
 		NotBefore:    now.Add(-5 * time.Minute),
 		NotAfter:     now.Add(validFor),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -296,4 +297,18 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// EnrollmentOUPrefix marks the organizational unit of a client certificate
+// that names the host's enrollment (pairing) it was issued for.
+const EnrollmentOUPrefix = "enrollment:"
+
+// EnrollmentID returns the enrollment a client certificate was issued for.
+func EnrollmentID(cert *x509.Certificate) string {
+	for _, ou := range cert.Subject.OrganizationalUnit {
+		if len(ou) > len(EnrollmentOUPrefix) && ou[:len(EnrollmentOUPrefix)] == EnrollmentOUPrefix {
+			return ou[len(EnrollmentOUPrefix):]
+		}
+	}
+	return ""
 }

@@ -19,6 +19,9 @@ const (
 	AgentPathSpec      = "/agent/v1/spec"
 )
 
+// KindHostSpec is the kind of the stored HostSpec (one per paired host).
+const KindHostSpec = "HostSpec"
+
 // EnrollRequest asks the hub for a client certificate for a host.
 // Enroll is the one agent call made without a client certificate.
 type EnrollRequest struct {
@@ -89,10 +92,12 @@ type HeartbeatResponse struct {
 // until the host is part of a cluster. Revision increases with every change;
 // Hash is a content hash of the spec.
 type HostSpec struct {
-	HostID   string `json:"hostID"`
-	Project  string `json:"project"`
-	Revision int64  `json:"revision"`
-	Hash     string `json:"hash"`
+	TypeMeta `json:",inline"`
+	// Metadata.Name is the host ID; Metadata.Revision the spec's revision.
+	Metadata ObjectMeta `json:"metadata"`
+	// Hash is the sha256 of the spec's content, so the agent can tell a
+	// changed spec from a re-sent one.
+	Hash string `json:"hash"`
 }
 
 // The spec long-poll: GET AgentPathSpec?since=REV&wait=SECONDS answers 200

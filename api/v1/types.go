@@ -1,6 +1,11 @@
 package v1
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
 
 // APIVersion is the apiVersion of every object this package describes.
 const APIVersion = "outpost.dev/v1"
@@ -157,9 +162,14 @@ type EdgeHostStatus struct {
 	PairedAt      *time.Time `json:"pairedAt,omitempty" yaml:"pairedAt,omitempty"`
 	// EnrolledWith names the registration token the host enrolled with.
 	EnrolledWith string `json:"enrolledWith,omitempty" yaml:"enrolledWith,omitempty"`
+	// EnrollmentID names the current pairing of the host. Every client
+	// certificate carries it; a certificate of an earlier pairing (before a
+	// delete or a re-enrollment with a new key) is refused.
+	EnrollmentID string `json:"enrollmentID,omitempty" yaml:"enrollmentID,omitempty"`
 	// CertificateSerial is the serial (hex) of the newest client certificate
-	// the hub signed for the host; older ones stop working when it changes.
-	CertificateSerial string `json:"certificateSerial,omitempty" yaml:"certificateSerial,omitempty"`
+	// the hub signed for the host, and CertificateExpires its end.
+	CertificateSerial  string     `json:"certificateSerial,omitempty" yaml:"certificateSerial,omitempty"`
+	CertificateExpires *time.Time `json:"certificateExpires,omitempty" yaml:"certificateExpires,omitempty"`
 	// PublicKeyHash is the sha256 (hex) of the host key's SubjectPublicKeyInfo.
 	PublicKeyHash string     `json:"publicKeyHash,omitempty" yaml:"publicKeyHash,omitempty"`
 	Inventory     *Inventory `json:"inventory,omitempty" yaml:"inventory,omitempty"`
@@ -264,3 +274,26 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeMethodNotAllowed = "method_not_allowed"
 )
+
+// Object is implemented by every top-level object of this package.
+type Object interface {
+	GetObjectMeta() *ObjectMeta
+}
+
+func (o *Project) GetObjectMeta() *ObjectMeta           { return &o.Metadata }
+func (o *APIToken) GetObjectMeta() *ObjectMeta          { return &o.Metadata }
+func (o *RegistrationToken) GetObjectMeta() *ObjectMeta { return &o.Metadata }
+func (o *EdgeHost) GetObjectMeta() *ObjectMeta          { return &o.Metadata }
+func (o *Event) GetObjectMeta() *ObjectMeta             { return &o.Metadata }
+func (o *HostSpec) GetObjectMeta() *ObjectMeta          { return &o.Metadata }
+
+// Hash is the sha256 (hex) of the inventory's JSON form. The agent sends it
+// with every heartbeat and the whole inventory only when it changes.
+func (inv *Inventory) Hash() string {
+	if inv == nil {
+		return ""
+	}
+	b, _ := json.Marshal(inv)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,1266 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/internal/hub/api"
+	"github.com/outpost-edge/outpost/internal/hub/objects"
+	"github.com/outpost-edge/outpost/internal/hub/store/sqlite"
+	"github.com/outpost-edge/outpost/internal/testutil/hubtest"
+	"github.com/outpost-edge/outpost/pki"
+)
+
+// ---------------------------------------------------------------------------
+// The document and a checker that holds every exchange against it.
+
+var registerSSEDecoder sync.Once
+
+type apiDoc struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+// loadDoc loads and validates the embedded document, then closes its object
+// schemas (see closeObjects) for response checking.
+func loadDoc(t testing.TB) *apiDoc {
+	t.Helper()
+	// kin-openapi has no decoder for text/event-stream; the stream is checked
+	// event by event (watchStream), so the body as a whole is just a string.
+	registerSSEDecoder.Do(func() {
+		openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
+	})
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI 3 document: %v", err)
+	}
+	closeObjects(doc)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("route openapi.json: %v", err)
+	}
+	return &apiDoc{doc: doc, router: router}
+}
+
+// closeObjects forbids properties the document does not name in every
+// component object schema that does not say otherwise. The document leaves
+// them open so clients tolerate fields added later; the test closes them so
+// a field the hub sends but the document does not describe (or a stored
+// secret hash leaking into a response) fails the test.
+func closeObjects(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var walk func(*openapi3.SchemaRef)
+	walk = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
+			closed := false
+			s.AdditionalProperties.Has = &closed
+		}
+		for _, p := range s.Properties {
+			walk(p)
+		}
+		walk(s.Items)
+		walk(s.AdditionalProperties.Schema)
+	}
+	for _, s := range doc.Components.Schemas {
+		walk(s)
+	}
+}
+
+// operation is one method+path of the document.
+type operation struct {
+	method, path string
+	op           *openapi3.Operation
+}
+
+func (o operation) String() string { return o.method + " " + o.path }
+
+// operations lists the document's operations in a stable order.
+func (d *apiDoc) operations() []operation {
+	var out []operation
+	for path, item := range d.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out = append(out, operation{method: method, path: path, op: op})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].path != out[j].path {
+			return out[i].path < out[j].path
+		}
+		return out[i].method < out[j].method
+	})
+	return out
+}
+
+// secured reports whether the operation needs a bearer token.
+func (d *apiDoc) secured(o operation) bool {
+	if o.op.Security != nil {
+		return len(*o.op.Security) > 0
+	}
+	return len(d.doc.Security) > 0
+}
+
+// checker sends requests to a hub and checks each request and response
+// against the document, recording which statuses each operation gave.
+type checker struct {
+	hub *hubtest.Hub
+	doc *apiDoc
+
+	mu   sync.Mutex
+	seen map[string]map[int]bool // operationId → statuses observed
+}
+
+func newChecker(t testing.TB, hub *hubtest.Hub) *checker {
+	return &checker{hub: hub, doc: loadDoc(t), seen: map[string]map[int]bool{}}
+}
+
+// call is one request. offDoc marks a request the document itself refuses
+// (a wrong type, a missing required field, a huge body): it is sent to see
+// that the hub refuses it too, so it is not checked against the document.
+type call struct {
+	method, path, token string
+	body                any
+	offDoc              bool
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func encodeBody(t testing.TB, body any) []byte {
+	t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return b
+	case string:
+		return []byte(b)
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatalf("encode body: %v", err)
+	}
+	return data
+}
+
+func newRequest(t testing.TB, ctx context.Context, method, target string, body []byte) *http.Request {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// route finds the document's operation for req; a request the hub is sent
+// must be one the document describes.
+func (c *checker) route(t testing.TB, req *http.Request) (*routers.Route, map[string]string) {
+	t.Helper()
+	route, params, err := c.doc.router.FindRoute(req)
+	if err != nil {
+		t.Fatalf("%s %s is not in openapi.json: %v", req.Method, req.URL.Path, err)
+	}
+	return route, params
+}
+
+func (c *checker) validateRequest(t testing.TB, req *http.Request, body []byte, route *routers.Route, params map[string]string) {
+	t.Helper()
+	vreq := req.Clone(req.Context())
+	if body != nil {
+		vreq.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
+	}
+	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
+		t.Errorf("%s %s: the test's request does not match openapi.json: %v", req.Method, req.URL, err)
+	}
+}
+
+func (c *checker) validateResponse(t testing.TB, req *http.Request, route *routers.Route, params map[string]string, status int, header http.Header, body []byte) {
+	t.Helper()
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 status,
+		Header:                 header,
+		// IncludeResponseStatus: a status the document does not list is a
+		// failure, not silently accepted.
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %s answered %d in a way openapi.json does not allow: %v\nbody: %s", req.Method, req.URL, status, err, body)
+	}
+	if (status == http.StatusNoContent) != (len(body) == 0) {
+		t.Errorf("%s %s answered %d with a %d-byte body", req.Method, req.URL, status, len(body))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id := route.Operation.OperationID
+	if c.seen[id] == nil {
+		c.seen[id] = map[int]bool{}
+	}
+	c.seen[id][status] = true
+}
+
+func (c *checker) send(t testing.TB, r call) answer {
+	t.Helper()
+	body := encodeBody(t, r.body)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := newRequest(t, ctx, r.method, c.hub.URL+r.path, body)
+	route, params := c.route(t, req)
+	if !r.offDoc {
+		c.validateRequest(t, req, body, route, params)
+	}
+	resp, err := c.hub.Client(r.token).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", r.method, r.path, err)
+	}
+	c.validateResponse(t, req, route, params, resp.StatusCode, resp.Header, data)
+	return answer{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// expect sends r and fails the test unless the hub answers want.
+func (c *checker) expect(t testing.TB, want int, r call) answer {
+	t.Helper()
+	a := c.send(t, r)
+	if a.status != want {
+		t.Fatalf("%s %s: got %d, want %d: %s", r.method, r.path, a.status, want, a.body)
+	}
+	return a
+}
+
+// expectError is expect for error answers, also checking code and field.
+func (c *checker) expectError(t testing.TB, want int, code, field string, r call) v1.Error {
+	t.Helper()
+	a := c.expect(t, want, r)
+	var e v1.Error
+	if err := json.Unmarshal(a.body, &e); err != nil {
+		t.Fatalf("%s %s: error body: %v: %s", r.method, r.path, err, a.body)
+	}
+	if e.Code != code || e.Field != field {
+		t.Fatalf("%s %s: got code %q field %q, want %q %q (message %q)", r.method, r.path, e.Code, e.Field, code, field, e.Message)
+	}
+	return e
+}
+
+func decode[T any](t testing.TB, a answer) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(a.body, &v); err != nil {
+		t.Fatalf("decode %T: %v: %s", v, err, a.body)
+	}
+	return v
+}
+
+// requireCoverage fails for every operation of the document the test never
+// saw succeed, so a route added to the document needs a test too.
+func (c *checker) requireCoverage(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.doc.operations() {
+		ok := false
+		var got []int
+		for status := range c.seen[o.op.OperationID] {
+			got = append(got, status)
+			ok = ok || status/100 == 2
+		}
+		slices.Sort(got)
+		if !ok {
+			t.Errorf("%s (%s) never answered 2xx in this test (saw %v)", o, o.op.OperationID, got)
+		} else {
+			t.Logf("%-60s %v", o, got)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Watch streams.
+
+type sseEvent struct {
+	name, id string
+	data     []byte
+}
+
+// watchStream is an open ?watch=1 response. Every event read is checked
+// against the schema the document names for the stream (x-event-data);
+// close checks the response as a whole.
+type watchStream struct {
+	c      *checker
+	req    *http.Request
+	route  *routers.Route
+	params map[string]string
+	resp   *http.Response
+	cancel context.CancelFunc
+	events chan sseEvent
+	done   chan struct{}
+	schema *openapi3.Schema
+
+	mu  sync.Mutex
+	raw bytes.Buffer
+
+	closeOnce sync.Once
+}
+
+func (c *checker) watch(t testing.TB, path, token string) *watchStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req := newRequest(t, ctx, http.MethodGet, c.hub.URL+path, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	route, params := c.route(t, req)
+	c.validateRequest(t, req, nil, route, params)
+	resp, err := c.hub.Client(token).Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		c.validateResponse(t, req, route, params, resp.StatusCode, resp.Header, data)
+		t.Fatalf("GET %s: got %d, want a 200 stream: %s", path, resp.StatusCode, data)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		cancel()
+		resp.Body.Close()
+		t.Fatalf("GET %s: Content-Type %q, want text/event-stream", path, ct)
+	}
+	w := &watchStream{
+		c: c, req: req, route: route, params: params, resp: resp, cancel: cancel,
+		events: make(chan sseEvent, 256), done: make(chan struct{}),
+		schema: c.eventDataSchema(t, route),
+	}
+	go w.read()
+	t.Cleanup(func() { w.close(t) })
+	return w
+}
+
+// eventDataSchema resolves the x-event-data extension of the operation's
+// text/event-stream answer.
+func (c *checker) eventDataSchema(t testing.TB, route *routers.Route) *openapi3.Schema {
+	t.Helper()
+	resp := route.Operation.Responses.Status(http.StatusOK)
+	if resp == nil || resp.Value == nil || resp.Value.Content["text/event-stream"] == nil {
+		t.Fatalf("%s %s: openapi.json has no text/event-stream answer", route.Method, route.Path)
+	}
+	ext := resp.Value.Content["text/event-stream"].Extensions["x-event-data"]
+	var ref string
+	switch v := ext.(type) {
+	case string:
+		ref = v
+	case json.RawMessage:
+		json.Unmarshal(v, &ref)
+	}
+	name, ok := strings.CutPrefix(ref, "#/components/schemas/")
+	s := c.doc.doc.Components.Schemas[name]
+	if !ok || s == nil || s.Value == nil {
+		t.Fatalf("%s %s: x-event-data %v names no component schema", route.Method, route.Path, ext)
+	}
+	return s.Value
+}
+
+func (w *watchStream) read() {
+	defer close(w.done)
+	defer close(w.events)
+	sc := bufio.NewScanner(io.TeeReader(w.resp.Body, lockedWriter{w}))
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.name != "" || ev.data != nil {
+				select {
+				case w.events <- ev:
+				case <-w.req.Context().Done():
+					return
+				}
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event: "):
+			ev.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "data: "):
+			ev.data = append(ev.data, strings.TrimPrefix(line, "data: ")...)
+		}
+	}
+}
+
+type lockedWriter struct{ w *watchStream }
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	return l.w.raw.Write(p)
+}
+
+// next returns the next event, failing the test when none comes within a
+// few seconds or the stream ends.
+func (w *watchStream) next(t testing.TB) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-w.events:
+		if !ok {
+			t.Fatalf("GET %s: stream ended", w.req.URL)
+		}
+		w.check(t, ev)
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatalf("GET %s: no event within 10s", w.req.URL)
+	}
+	return sseEvent{}
+}
+
+// nextChange is next for "change" events, decoded.
+func nextChange[T any](t testing.TB, w *watchStream) v1.WatchEvent[T] {
+	t.Helper()
+	ev := w.next(t)
+	if ev.name != "change" {
+		t.Fatalf("GET %s: event %q (%s), want change", w.req.URL, ev.name, ev.data)
+	}
+	var we v1.WatchEvent[T]
+	if err := json.Unmarshal(ev.data, &we); err != nil {
+		t.Fatalf("GET %s: decode change: %v", w.req.URL, err)
+	}
+	if ev.id != fmt.Sprint(we.Revision) {
+		t.Errorf("GET %s: event id %q is not the change's revision %d", w.req.URL, ev.id, we.Revision)
+	}
+	return we
+}
+
+func (w *watchStream) check(t testing.TB, ev sseEvent) {
+	t.Helper()
+	var schema *openapi3.Schema
+	switch ev.name {
+	case "change":
+		schema = w.schema
+	case "error":
+		schema = w.c.doc.doc.Components.Schemas["Error"].Value
+	default:
+		t.Errorf("GET %s: event %q is not described in openapi.json", w.req.URL, ev.name)
+		return
+	}
+	var v any
+	if err := json.Unmarshal(ev.data, &v); err != nil {
+		t.Errorf("GET %s: event data is not JSON: %v: %s", w.req.URL, err, ev.data)
+		return
+	}
+	if err := w.c.doc.doc.ValidateSchemaJSON(schema, v, openapi3.MultiErrors(), openapi3.VisitAsResponse()); err != nil {
+		t.Errorf("GET %s: %s event does not match openapi.json: %v\ndata: %s", w.req.URL, ev.name, err, ev.data)
+	}
+}
+
+func (w *watchStream) close(t testing.TB) {
+	w.closeOnce.Do(func() {
+		w.cancel()
+		<-w.done
+		w.resp.Body.Close()
+		w.mu.Lock()
+		raw := bytes.Clone(w.raw.Bytes())
+		w.mu.Unlock()
+		w.c.validateResponse(t, w.req, w.route, w.params, w.resp.StatusCode, w.resp.Header, raw)
+	})
+}
+
+// ---------------------------------------------------------------------------
+// A fake agent, enough to put hosts in every state through the agent API.
+
+type fakeAgent struct {
+	id   string
+	key  *ecdsa.PrivateKey
+	csr  string
+	cert *tls.Certificate
+}
+
+func newAgent(t testing.TB, id string) *fakeAgent {
+	t.Helper()
+	key, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.NewCSR(key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeAgent{id: id, key: key, csr: csr}
+}
+
+func agentPost(t testing.TB, hub *hubtest.Hub, client *http.Client, path string, body any) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := newRequest(t, ctx, http.MethodPost, hub.AgentURL+path, encodeBody(t, body))
+	req.Header.Set(v1.HeaderAgentProtocol, fmt.Sprint(v1.AgentProtocolVersion))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	return resp.StatusCode, data
+}
+
+// enroll sends an enrollment with the agent's own ID and CSR; on 200 the
+// agent keeps its certificate for later heartbeats.
+func (a *fakeAgent) enroll(t testing.TB, hub *hubtest.Hub, req v1.EnrollRequest) (int, v1.EnrollResponse, []byte) {
+	t.Helper()
+	req.HostID, req.CSR = a.id, a.csr
+	status, data := agentPost(t, hub, hub.AgentClient(nil), v1.AgentPathEnroll, req)
+	var resp v1.EnrollResponse
+	if status == http.StatusOK || status == http.StatusAccepted {
+		if err := json.Unmarshal(data, &resp); err != nil {
+			t.Fatalf("enroll %s: %v: %s", a.id, err, data)
+		}
+	}
+	if status == http.StatusOK {
+		keyPEM, err := pki.EncodeKey(a.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair([]byte(resp.Certificate), keyPEM)
+		if err != nil {
+			t.Fatalf("enroll %s: certificate: %v", a.id, err)
+		}
+		a.cert = &cert
+	}
+	return status, resp, data
+}
+
+// mustEnroll enrolls and fails unless the hub answers want.
+func (a *fakeAgent) mustEnroll(t testing.TB, hub *hubtest.Hub, want int, req v1.EnrollRequest) v1.EnrollResponse {
+	t.Helper()
+	status, resp, data := a.enroll(t, hub, req)
+	if status != want {
+		t.Fatalf("enroll %s: got %d, want %d: %s", a.id, status, want, data)
+	}
+	return resp
+}
+
+func (a *fakeAgent) heartbeat(t testing.TB, hub *hubtest.Hub, req v1.HeartbeatRequest) {
+	t.Helper()
+	if a.cert == nil {
+		t.Fatalf("heartbeat %s: not enrolled", a.id)
+	}
+	status, data := agentPost(t, hub, hub.AgentClient(a.cert), v1.AgentPathHeartbeat, req)
+	if status != http.StatusOK {
+		t.Fatalf("heartbeat %s: got %d: %s", a.id, status, data)
+	}
+}
+
+// inventory is what a small industrial PC reports.
+func inventory(hostname string) *v1.Inventory {
+	return &v1.Inventory{
+		Hostname:  hostname,
+		Arch:      "amd64",
+		OS:        v1.OSInfo{Name: "Ubuntu", Version: "24.04.1 LTS", KernelVersion: "6.8.0-45-generic"},
+		CPU:       v1.CPU{Model: "Intel(R) Xeon(R) E-2314 CPU @ 2.80GHz", Cores: 4},
+		MemoryMiB: 31890,
+		Disks: []v1.Disk{
+			{Name: "nvme0n1", SizeBytes: 512110190592},
+			{Name: "sda", SizeBytes: 32017047552, Removable: true},
+		},
+		NICs: []v1.NIC{
+			{Name: "eno1", MAC: "3c:ec:ef:12:34:56", Addresses: []string{"10.20.0.11/24", "fe80::3eec:efff:fe12:3456/64"}, Up: true},
+			{Name: "eno2", MAC: "3c:ec:ef:12:34:57", Up: false},
+		},
+		Serial:      "S1X2Y3Z4",
+		ProductUUID: "4c4c4544-0042-3510-8052-b7c04f4e3232",
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers for bodies.
+
+type obj = map[string]any
+
+func names[T v1.Object](items []T) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.GetObjectMeta().Name)
+	}
+	return out
+}
+
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+func hostNames(l v1.List[v1.EdgeHost]) []string { return names(ptrs(l.Items)) }
+
+// mustNotContainKey fails when any object in a JSON document has key: the
+// secret of a token is shown once, at creation, and never again.
+func mustNotContainKey(t testing.TB, body []byte, key string) {
+	t.Helper()
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, ok := x[key]; ok {
+				return true
+			}
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		case []any:
+			if slices.ContainsFunc(x, walk) {
+				return true
+			}
+		}
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if walk(v) {
+		t.Errorf("answer carries %q: %s", key, body)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+// TestIntegrationOpenAPI drives every operation of openapi.json against a
+// real hub, success and error paths, and checks each request and answer
+// against the document.
+func TestIntegrationOpenAPI(t *testing.T) {
+	hub := hubtest.Start(t)
+	c := newChecker(t, hub)
+	admin := hub.AdminToken
+	const project = "plant-7"
+	pp := "/api/v1/projects/" + project
+	now := time.Now().UTC()
+
+	t.Run("document", func(t *testing.T) {
+		a := c.expect(t, 200, call{method: "GET", path: "/api/v1/openapi.json"})
+		if !bytes.Equal(a.body, api.OpenAPI) {
+			t.Error("GET /api/v1/openapi.json does not serve the embedded document")
+		}
+	})
+
+	t.Run("unauthenticated", func(t *testing.T) {
+		for _, o := range c.doc.operations() {
+			if !c.doc.secured(o) {
+				continue
+			}
+			path := strings.NewReplacer("{project}", project, "{name}", "nothing", "{id}", "nothing").Replace(o.path)
+			var body any
+			if o.op.RequestBody != nil {
+				body = obj{}
+			}
+			a := c.send(t, call{method: o.method, path: path, body: body, offDoc: true})
+			if a.status != 401 {
+				t.Errorf("%s without a token: got %d, want 401: %s", o, a.status, a.body)
+				continue
+			}
+			if got := a.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
+				t.Errorf("%s without a token: WWW-Authenticate %q", o, got)
+			}
+			c.expectError(t, 401, v1.CodeUnauthenticated, "", call{method: o.method, path: path, token: "opt_notatoken_notasecretatall", body: body, offDoc: true})
+		}
+	})
+
+	t.Run("whoami", func(t *testing.T) {
+		who := decode[struct {
+			TokenName string           `json:"tokenName"`
+			Roles     []v1.ProjectRole `json:"roles"`
+		}](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/whoami", token: admin}))
+		if who.TokenName != "admin" || !reflect.DeepEqual(who.Roles, []v1.ProjectRole{{Project: "*", Role: "admin"}}) {
+			t.Errorf("whoami = %+v, want the first admin token", who)
+		}
+	})
+
+	var projectRev int64
+	t.Run("projects", func(t *testing.T) {
+		l := decode[v1.List[v1.Project]](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/projects", token: admin}))
+		if !slices.Contains(names(ptrs(l.Items)), "default") {
+			t.Errorf("projects %v lack the default project", names(ptrs(l.Items)))
+		}
+
+		p := decode[v1.Project](t, c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{
+			"apiVersion": v1.APIVersion, "kind": v1.KindProject,
+			"metadata": obj{"name": project, "labels": obj{"region": "eu"}},
+			"spec":     obj{"description": "Plant 7, Berlin-Spandau"},
+		}}))
+		if p.Metadata.Name != project || p.Metadata.Revision == 0 || p.Metadata.CreatedAt.IsZero() || p.Metadata.Labels["region"] != "eu" || p.Spec.Description == "" {
+			t.Errorf("created project = %+v", p)
+		}
+		projectRev = p.Metadata.Revision
+		c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": "scratch"}}})
+
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": project}}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": "Plant_7"}}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": 7}}, offDoc: true})
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": "x"}, "colour": "red"}, offDoc: true})
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "POST", path: "/api/v1/projects", token: admin, body: `{"metadata":`, offDoc: true})
+
+		got := decode[v1.Project](t, c.expect(t, 200, call{method: "GET", path: pp, token: admin}))
+		if got.Metadata.Revision != projectRev {
+			t.Errorf("read revision %d, created %d", got.Metadata.Revision, projectRev)
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/projects/nowhere", token: admin})
+
+		up := decode[v1.Project](t, c.expect(t, 200, call{method: "PUT", path: pp, token: admin, body: obj{
+			"metadata": obj{"revision": projectRev, "labels": obj{"region": "eu-central"}},
+			"spec":     obj{"description": "Plant 7, Berlin-Spandau, hall 2"},
+		}}))
+		if up.Metadata.Revision <= projectRev || up.Metadata.Labels["region"] != "eu-central" || up.Spec.Description != "Plant 7, Berlin-Spandau, hall 2" {
+			t.Errorf("updated project = %+v", up)
+		}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PUT", path: pp, token: admin, body: obj{
+			"metadata": obj{"revision": projectRev}, "spec": obj{"description": "stale"},
+		}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.revision", call{method: "PUT", path: pp, token: admin, body: obj{"spec": obj{"description": "no revision"}}, offDoc: true})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "PUT", path: "/api/v1/projects/nowhere", token: admin, body: obj{"metadata": obj{"revision": 1}}})
+		projectRev = up.Metadata.Revision
+	})
+
+	t.Run("request body limit", func(t *testing.T) {
+		big := strings.Repeat("x", api.MaxBodyBytes+1024)
+		for _, o := range c.doc.operations() {
+			if o.op.RequestBody == nil {
+				continue
+			}
+			path := strings.NewReplacer("{project}", project, "{name}", "big", "{id}", "big").Replace(o.path)
+			c.expectError(t, 413, v1.CodeTooLarge, "", call{method: o.method, path: path, token: admin,
+				body: obj{"metadata": obj{"name": "big", "labels": obj{"filler": big}}}, offDoc: true})
+		}
+	})
+
+	var ciToken string
+	t.Run("api tokens", func(t *testing.T) {
+		expires := now.Add(48 * time.Hour).Truncate(time.Second)
+		a := c.expect(t, 201, call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+			"apiVersion": v1.APIVersion, "kind": v1.KindAPIToken,
+			"metadata": obj{"name": "ci", "labels": obj{"owner": "build-team"}},
+			"spec": obj{
+				"description": "CI pipeline of the plant-7 rollout",
+				"roles":       []obj{{"project": project, "role": "editor"}},
+				"expiresAt":   expires,
+			},
+		}})
+		tok := decode[v1.APIToken](t, a)
+		if !strings.HasPrefix(tok.Token, "opt_") || tok.Status.ID == "" || tok.Spec.ExpiresAt == nil || !tok.Spec.ExpiresAt.Equal(expires) {
+			t.Errorf("created API token = %+v", tok)
+		}
+		ciToken = tok.Token
+
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+			"metadata": obj{"name": "ci"}, "spec": obj{"roles": []obj{{"project": project, "role": "viewer"}}},
+		}})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.roles[0].role", call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+			"metadata": obj{"name": "x"}, "spec": obj{"roles": []obj{{"project": project, "role": "owner"}}},
+		}, offDoc: true})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.roles", call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+			"metadata": obj{"name": "x"}, "spec": obj{"roles": []obj{}},
+		}, offDoc: true})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.expiresAt", call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+			"metadata": obj{"name": "x"}, "spec": obj{"roles": []obj{{"project": project, "role": "viewer"}}, "expiresAt": now.Add(-time.Hour)},
+		}})
+
+		l := c.expect(t, 200, call{method: "GET", path: "/api/v1/tokens", token: admin})
+		mustNotContainKey(t, l.body, "token")
+		if got := names(ptrs(decode[v1.List[v1.APIToken]](t, l).Items)); !slices.Equal(got, []string{"admin", "ci"}) {
+			t.Errorf("API tokens = %v, want [admin ci]", got)
+		}
+		g := c.expect(t, 200, call{method: "GET", path: "/api/v1/tokens/ci", token: admin})
+		mustNotContainKey(t, g.body, "token")
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/tokens/nothing", token: admin})
+
+		// The new token works, within its roles.
+		who := decode[map[string]any](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/whoami", token: ciToken}))
+		if who["tokenName"] != "ci" {
+			t.Errorf("whoami with the new token = %v", who)
+		}
+		if l := decode[v1.List[v1.Project]](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/projects", token: ciToken})); !slices.Equal(names(ptrs(l.Items)), []string{project}) {
+			t.Errorf("an editor of %s lists projects %v", project, names(ptrs(l.Items)))
+		}
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: "/api/v1/projects", token: ciToken, body: obj{"metadata": obj{"name": "mine"}}})
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "PUT", path: pp, token: ciToken, body: obj{"metadata": obj{"revision": projectRev}}})
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "DELETE", path: pp, token: ciToken})
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: "/api/v1/tokens", token: ciToken, body: obj{
+			"metadata": obj{"name": "escalate"}, "spec": obj{"roles": []obj{{"project": project, "role": "admin"}}},
+		}})
+	})
+
+	var rackToken string
+	t.Run("registration tokens", func(t *testing.T) {
+		expires := now.Add(7 * 24 * time.Hour).Truncate(time.Second)
+		rt := decode[v1.RegistrationToken](t, c.expect(t, 201, call{method: "POST", path: pp + "/registrationtokens", token: ciToken, body: obj{
+			"apiVersion": v1.APIVersion, "kind": v1.KindRegistrationToken,
+			"metadata": obj{"name": "rack-a", "labels": obj{"team": "ops"}},
+			"spec": obj{
+				"description": "Rack A, hall 2",
+				"expiresAt":   expires,
+				"maxUses":     5,
+				"labels":      obj{"site": "berlin"},
+			},
+		}}))
+		if !strings.HasPrefix(rt.Token, "ort_") || rt.Status.State != v1.TokenActive || rt.Status.Uses != 0 || rt.Metadata.Project != project || rt.Spec.MaxUses != 5 {
+			t.Errorf("created registration token = %+v", rt)
+		}
+		rackToken = rt.Token
+		c.expect(t, 201, call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "spare"}}})
+
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "rack-a"}}})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.maxUses", call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "x"}, "spec": obj{"maxUses": -1}}, offDoc: true})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.maxUses", call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "x"}, "spec": obj{"maxUses": "five"}}, offDoc: true})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.revoked", call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "x"}, "spec": obj{"revoked": true}}})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.labels.bad key", call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "x"}, "spec": obj{"labels": obj{"bad key": "v"}}}})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: "/api/v1/projects/nowhere/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "x"}}})
+
+		l := c.expect(t, 200, call{method: "GET", path: pp + "/registrationtokens", token: admin})
+		mustNotContainKey(t, l.body, "token")
+		if got := names(ptrs(decode[v1.List[v1.RegistrationToken]](t, l).Items)); !slices.Equal(got, []string{"rack-a", "spare"}) {
+			t.Errorf("registration tokens = %v", got)
+		}
+		g := c.expect(t, 200, call{method: "GET", path: pp + "/registrationtokens/rack-a", token: admin})
+		mustNotContainKey(t, g.body, "token")
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/registrationtokens/nothing", token: admin})
+
+		w := c.watch(t, pp+"/registrationtokens?watch=1", admin)
+		for _, want := range []string{"rack-a", "spare"} {
+			ev := nextChange[v1.RegistrationToken](t, w)
+			if ev.Type != v1.WatchAdded || ev.Object.Metadata.Name != want || ev.Object.Token != "" {
+				t.Errorf("watch: %s %s (token %q), want Added %s without secret", ev.Type, ev.Object.Metadata.Name, ev.Object.Token, want)
+			}
+		}
+		w.close(t)
+		c.expectError(t, 422, v1.CodeInvalid, "since", call{method: "GET", path: pp + "/registrationtokens?watch=1&since=yesterday", token: admin, offDoc: true})
+	})
+
+	berlin1, hamburg1 := newAgent(t, "edge-berlin-1"), newAgent(t, "edge-hamburg-1")
+	t.Run("hosts", func(t *testing.T) {
+		// edge-berlin-1 enrolls with the registration token and reports
+		// itself unhealthy; edge-berlin-2 is pre-registered and never seen;
+		// edge-hamburg-1 enrolls without a token and waits for approval.
+		resp := berlin1.mustEnroll(t, hub, 200, v1.EnrollRequest{
+			RegistrationToken: rackToken, Labels: map[string]string{"rack": "a"},
+			AgentVersion: "1.4.1", Inventory: inventory("berlin-1"),
+		})
+		if resp.Status != v1.EnrollApproved || resp.Project != project {
+			t.Fatalf("enroll with token = %+v", resp)
+		}
+		berlin1.heartbeat(t, hub, v1.HeartbeatRequest{AgentVersion: "1.4.2", Health: v1.HealthUnhealthy, HealthMessage: "disk /var is 95% full"})
+
+		reg := decode[v1.EdgeHost](t, c.expect(t, 201, call{method: "POST", path: pp + "/hosts", token: admin, body: obj{
+			"apiVersion": v1.APIVersion, "kind": v1.KindEdgeHost,
+			"metadata": obj{"name": "edge-berlin-2", "labels": obj{"site": "berlin", "name": "Berlin 2"}},
+		}}))
+		if reg.Status.State != v1.HostUnpaired || reg.Status.Health != v1.HealthUnknown || reg.Spec.DisplayName != "Berlin 2" || reg.Metadata.Project != project {
+			t.Errorf("pre-registered host = %+v", reg)
+		}
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: pp + "/hosts", token: admin, body: obj{"metadata": obj{"name": "edge-berlin-2"}}})
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: "/api/v1/projects/scratch/hosts", token: admin, body: obj{"metadata": obj{"name": "edge-berlin-1"}}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "POST", path: pp + "/hosts", token: admin, body: obj{"metadata": obj{"name": "Edge_2"}}})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: "/api/v1/projects/nowhere/hosts", token: admin, body: obj{"metadata": obj{"name": "edge-x"}}})
+
+		pending := hamburg1.mustEnroll(t, hub, 202, v1.EnrollRequest{Project: project, AgentVersion: "1.4.2", Inventory: inventory("hamburg-1")})
+		if pending.Status != v1.EnrollPending {
+			t.Fatalf("enroll without token = %+v", pending)
+		}
+
+		all := decode[v1.List[v1.EdgeHost]](t, c.expect(t, 200, call{method: "GET", path: pp + "/hosts", token: admin}))
+		if got := hostNames(all); !slices.Equal(got, []string{"edge-berlin-1", "edge-berlin-2", "edge-hamburg-1"}) {
+			t.Fatalf("hosts = %v", got)
+		}
+		for _, f := range []struct {
+			query string
+			want  []string
+		}{
+			{"state=PendingApproval", []string{"edge-hamburg-1"}},
+			{"state=unpaired", []string{"edge-berlin-2"}},
+			{"health=Unhealthy", []string{"edge-berlin-1"}},
+			{"health=Unknown", []string{"edge-berlin-2", "edge-hamburg-1"}},
+			{"selector=site%3Dberlin", []string{"edge-berlin-1", "edge-berlin-2"}},
+			{"selector=" + url.QueryEscape("site=berlin,!rack"), []string{"edge-berlin-2"}},
+			{"selector=" + url.QueryEscape("site!=berlin"), []string{"edge-hamburg-1"}},
+			{"selector=rack", []string{"edge-berlin-1"}},
+			{"state=Ready&selector=" + url.QueryEscape("rack==a"), []string{"edge-berlin-1"}},
+			{"state=InUse", []string{}},
+		} {
+			l := decode[v1.List[v1.EdgeHost]](t, c.expect(t, 200, call{method: "GET", path: pp + "/hosts?" + f.query, token: admin}))
+			if got := hostNames(l); !slices.Equal(got, f.want) {
+				t.Errorf("hosts?%s = %v, want %v", f.query, got, f.want)
+			}
+		}
+		c.expectError(t, 422, v1.CodeInvalid, "selector", call{method: "GET", path: pp + "/hosts?selector=" + url.QueryEscape("=berlin"), token: admin})
+
+		h := decode[v1.EdgeHost](t, c.expect(t, 200, call{method: "GET", path: pp + "/hosts/edge-berlin-1", token: admin}))
+		st := h.Status
+		if st.State != v1.HostReady || st.Health != v1.HealthUnhealthy || st.HealthMessage != "disk /var is 95% full" ||
+			st.AgentVersion != "1.4.2" || st.EnrolledWith != "rack-a" || st.EnrollmentID == "" || st.CertificateSerial == "" ||
+			st.CertificateExpires == nil || st.LastSeen == nil || st.PairedAt == nil || st.PublicKeyHash == "" {
+			t.Errorf("enrolled host status = %+v", st)
+		}
+		if !reflect.DeepEqual(st.Inventory, inventory("berlin-1")) || st.InventoryHash != inventory("berlin-1").Hash() {
+			t.Errorf("inventory = %+v (hash %s), want what the agent sent", st.Inventory, st.InventoryHash)
+		}
+		if h.Metadata.Labels["site"] != "berlin" || h.Metadata.Labels["rack"] != "a" {
+			t.Errorf("labels = %v, want the token's site and the agent's rack", h.Metadata.Labels)
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/hosts/nothing", token: admin})
+		if rt := decode[v1.RegistrationToken](t, c.expect(t, 200, call{method: "GET", path: pp + "/registrationtokens/rack-a", token: admin})); rt.Status.Uses != 1 {
+			t.Errorf("registration token uses = %d after one enrollment", rt.Status.Uses)
+		}
+
+		// Labels: set, replace the display name, remove with null.
+		patched := decode[v1.EdgeHost](t, c.expect(t, 200, call{method: "PATCH", path: pp + "/hosts/edge-berlin-2", token: admin, body: obj{
+			"metadata": obj{"revision": reg.Metadata.Revision, "labels": obj{"name": "Berlin Two", "site": nil, "tier": "edge"}},
+		}}))
+		if !reflect.DeepEqual(patched.Metadata.Labels, map[string]string{"name": "Berlin Two", "tier": "edge"}) || patched.Spec.DisplayName != "Berlin Two" {
+			t.Errorf("patched host labels %v, display name %q", patched.Metadata.Labels, patched.Spec.DisplayName)
+		}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PATCH", path: pp + "/hosts/edge-berlin-2", token: admin, body: obj{
+			"metadata": obj{"revision": reg.Metadata.Revision, "labels": obj{"tier": "core"}},
+		}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.revision", call{method: "PATCH", path: pp + "/hosts/edge-berlin-2", token: admin, body: obj{
+			"metadata": obj{"labels": obj{"tier": "core"}},
+		}, offDoc: true})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.labels.bad key!", call{method: "PATCH", path: pp + "/hosts/edge-berlin-2", token: admin, body: obj{
+			"metadata": obj{"revision": patched.Metadata.Revision, "labels": obj{"bad key!": "x"}},
+		}})
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "PATCH", path: pp + "/hosts/edge-berlin-2", token: admin, body: obj{
+			"metadata": obj{"revision": patched.Metadata.Revision, "name": "renamed"},
+		}, offDoc: true})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "PATCH", path: pp + "/hosts/nothing", token: admin, body: obj{"metadata": obj{"revision": 1}}})
+
+		// Approval: only a pending host, and only once.
+		approved := decode[v1.EdgeHost](t, c.expect(t, 200, call{method: "POST", path: pp + "/hosts/edge-hamburg-1/approve", token: admin}))
+		if approved.Status.State != v1.HostReady || approved.Status.PairedAt == nil || approved.Status.EnrollmentID == "" {
+			t.Errorf("approved host status = %+v", approved.Status)
+		}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "POST", path: pp + "/hosts/edge-hamburg-1/approve", token: admin})
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "POST", path: pp + "/hosts/edge-berlin-2/approve", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/hosts/nothing/approve", token: admin})
+		// The agent asks again with the same key and now gets its certificate.
+		hamburg1.mustEnroll(t, hub, 200, v1.EnrollRequest{Project: project})
+	})
+
+	t.Run("watch hosts", func(t *testing.T) {
+		// Without since: the matching hosts first, then their changes.
+		w := c.watch(t, pp+"/hosts?watch=1&selector=site%3Dberlin", admin)
+		ev := nextChange[v1.EdgeHost](t, w)
+		if ev.Type != v1.WatchAdded || ev.Object.Metadata.Name != "edge-berlin-1" || ev.Object.Status.Inventory == nil {
+			t.Fatalf("first event %s %s, want Added edge-berlin-1 with inventory", ev.Type, ev.Object.Metadata.Name)
+		}
+		c.expect(t, 200, call{method: "PATCH", path: pp + "/hosts/edge-berlin-1", token: admin, body: obj{
+			"metadata": obj{"revision": ev.Object.Metadata.Revision, "labels": obj{"tier": "edge"}},
+		}})
+		ev = nextChange[v1.EdgeHost](t, w)
+		if ev.Type != v1.WatchModified || ev.Object.Metadata.Name != "edge-berlin-1" || ev.Object.Metadata.Labels["tier"] != "edge" {
+			t.Errorf("after a label change: %s %s %v", ev.Type, ev.Object.Metadata.Name, ev.Object.Metadata.Labels)
+		}
+		w.close(t)
+
+		// With since: only what changed after the list.
+		l := decode[v1.List[v1.EdgeHost]](t, c.expect(t, 200, call{method: "GET", path: pp + "/hosts", token: admin}))
+		w = c.watch(t, fmt.Sprintf("%s/hosts?watch=1&since=%d", pp, l.Revision), admin)
+		var rev int64
+		for _, h := range l.Items {
+			if h.Metadata.Name == "edge-berlin-2" {
+				rev = h.Metadata.Revision
+			}
+		}
+		c.expect(t, 200, call{method: "PATCH", path: pp + "/hosts/edge-berlin-2", token: admin, body: obj{
+			"metadata": obj{"revision": rev, "labels": obj{"name": "Berlin 2"}},
+		}})
+		ev = nextChange[v1.EdgeHost](t, w)
+		if ev.Type != v1.WatchModified || ev.Object.Metadata.Name != "edge-berlin-2" || ev.Revision <= l.Revision {
+			t.Errorf("first event after since=%d: %s %s at %d", l.Revision, ev.Type, ev.Object.Metadata.Name, ev.Revision)
+		}
+		c.expect(t, 204, call{method: "DELETE", path: pp + "/hosts/edge-berlin-2", token: ciToken})
+		ev = nextChange[v1.EdgeHost](t, w)
+		if ev.Type != v1.WatchDeleted || ev.Object.Metadata.Name != "edge-berlin-2" {
+			t.Errorf("after delete: %s %s", ev.Type, ev.Object.Metadata.Name)
+		}
+		w.close(t)
+
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: pp + "/hosts/edge-berlin-2", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/hosts/edge-berlin-2", token: admin})
+		c.expectError(t, 422, v1.CodeInvalid, "since", call{method: "GET", path: pp + "/hosts?watch=1&since=-4", token: admin, offDoc: true})
+	})
+
+	t.Run("events", func(t *testing.T) {
+		l := decode[v1.List[v1.Event]](t, c.expect(t, 200, call{method: "GET", path: pp + "/events", token: admin}))
+		reasons := map[string]string{}
+		for _, e := range l.Items {
+			reasons[e.Object+" "+e.Reason] = e.Type
+		}
+		for _, want := range []string{
+			"RegistrationToken/rack-a Created", "EdgeHost/edge-berlin-1 Paired", "EdgeHost/edge-berlin-1 Unhealthy",
+			"EdgeHost/edge-berlin-2 Registered", "EdgeHost/edge-berlin-2 Deleted",
+			"EdgeHost/edge-hamburg-1 ApprovalRequested", "EdgeHost/edge-hamburg-1 Paired",
+		} {
+			if _, ok := reasons[want]; !ok {
+				t.Errorf("no event %q in %v", want, reasons)
+			}
+		}
+		if reasons["EdgeHost/edge-berlin-1 Unhealthy"] != objects.EventWarning {
+			t.Errorf("an unhealthy host is a %q event, want Warning", reasons["EdgeHost/edge-berlin-1 Unhealthy"])
+		}
+		if !slices.IsSortedFunc(l.Items, func(a, b v1.Event) int { return a.Time.Compare(b.Time) }) {
+			t.Error("events are not oldest first")
+		}
+
+		one := decode[v1.List[v1.Event]](t, c.expect(t, 200, call{method: "GET", path: pp + "/events?object=" + url.QueryEscape("EdgeHost/edge-hamburg-1"), token: admin}))
+		var got []string
+		for _, e := range one.Items {
+			if e.Object != "EdgeHost/edge-hamburg-1" {
+				t.Errorf("events?object=EdgeHost/edge-hamburg-1 returned one about %s", e.Object)
+			}
+			got = append(got, e.Reason)
+		}
+		if !slices.Equal(got, []string{"ApprovalRequested", "Paired"}) {
+			t.Errorf("events of edge-hamburg-1 = %v", got)
+		}
+
+		w := c.watch(t, pp+"/events?watch=1&object="+url.QueryEscape("EdgeHost/edge-hamburg-1"), admin)
+		for _, want := range got {
+			if ev := nextChange[v1.Event](t, w); ev.Type != v1.WatchAdded || ev.Object.Reason != want {
+				t.Errorf("event watch: %s %s, want Added %s", ev.Type, ev.Object.Reason, want)
+			}
+		}
+		// A new event about the object arrives live.
+		hamburg1.heartbeat(t, hub, v1.HeartbeatRequest{Health: v1.HealthHealthy})
+		if ev := nextChange[v1.Event](t, w); ev.Type != v1.WatchAdded || ev.Object.Reason != v1.HealthHealthy {
+			t.Errorf("live event: %s %s, want Added Healthy", ev.Type, ev.Object.Reason)
+		}
+		w.close(t)
+		c.expectError(t, 422, v1.CodeInvalid, "since", call{method: "GET", path: pp + "/events?watch=1&since=x", token: admin, offDoc: true})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/projects/nowhere/events", token: ciToken})
+	})
+
+	t.Run("revoke and delete registration tokens", func(t *testing.T) {
+		rt := decode[v1.RegistrationToken](t, c.expect(t, 200, call{method: "POST", path: pp + "/registrationtokens/rack-a/revoke", token: admin}))
+		if rt.Status.State != v1.TokenRevoked || !rt.Spec.Revoked || rt.Status.Uses != 1 {
+			t.Errorf("revoked token = %+v", rt)
+		}
+		c.expect(t, 200, call{method: "POST", path: pp + "/registrationtokens/rack-a/revoke", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/registrationtokens/nothing/revoke", token: admin})
+		if status, _, data := newAgent(t, "edge-late-1").enroll(t, hub, v1.EnrollRequest{RegistrationToken: rackToken}); status != 401 || !strings.Contains(string(data), v1.CodeTokenRevoked) {
+			t.Errorf("enroll with a revoked token: %d %s", status, data)
+		}
+
+		c.expect(t, 204, call{method: "DELETE", path: pp + "/registrationtokens/rack-a", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: pp + "/registrationtokens/rack-a", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/registrationtokens/rack-a", token: admin})
+		c.expect(t, 204, call{method: "DELETE", path: pp + "/registrationtokens/spare", token: ciToken})
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/tokens/ci", token: admin})
+		c.expectError(t, 401, v1.CodeUnauthenticated, "", call{method: "GET", path: "/api/v1/whoami", token: ciToken})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: "/api/v1/tokens/ci", token: admin})
+
+		// plant-7 still has two hosts.
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "DELETE", path: pp, token: admin})
+		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/projects/scratch", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/projects/scratch", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: "/api/v1/projects/scratch", token: admin})
+		for _, id := range []string{"edge-berlin-1", "edge-hamburg-1"} {
+			c.expect(t, 204, call{method: "DELETE", path: pp + "/hosts/" + id, token: admin})
+		}
+		c.expect(t, 204, call{method: "DELETE", path: pp, token: admin})
+	})
+
+	c.requireCoverage(t)
+}
+
+// TestIntegrationOpenAPIRoutes keeps the document honest: the routes the
+// hub registers and the operations the document describes are the same set,
+// each documented operation reaches a handler, and operation IDs name the
+// handlers.
+func TestIntegrationOpenAPIRoutes(t *testing.T) {
+	d := loadDoc(t)
+	documented := map[string]string{}
+	for _, o := range d.operations() {
+		documented[o.String()] = o.op.OperationID
+	}
+
+	served := map[string]string{} // "METHOD /path" → handler method ("" outside UserAPI)
+	userGo, err := os.ReadFile("user.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`\bh\("([A-Z]+) (/[^"]*)", a\.(\w+)\)`).FindAllStringSubmatch(string(userGo), -1) {
+		served[m[1]+" "+m[2]] = m[3]
+	}
+	if len(served) < 10 {
+		t.Fatalf("found only %d routes in user.go; has UserAPI.Register changed shape? Update the pattern.", len(served))
+	}
+	routesGo, err := os.ReadFile("routes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`mux\.\w+\("([A-Z]+) (/api/[^"]*)"`).FindAllStringSubmatch(string(routesGo), -1) {
+		served[m[1]+" "+m[2]] = ""
+	}
+
+	for route, handler := range served {
+		id, ok := documented[route]
+		switch {
+		case !ok:
+			t.Errorf("the hub serves %s but openapi.json does not describe it", route)
+		case handler != "" && id != handler:
+			t.Errorf("%s: operationId %q, but the handler is a.%s", route, id, handler)
+		}
+	}
+	for route := range documented {
+		if _, ok := served[route]; !ok {
+			t.Errorf("openapi.json describes %s but the hub does not register it", route)
+		}
+	}
+
+	// Every documented operation must reach a handler, not the catch-all
+	// that answers unknown /api/ paths.
+	hub := hubtest.Start(t)
+	noRoute := func(method, path string) (bool, int, []byte) {
+		var body any
+		if method == "POST" || method == "PUT" || method == "PATCH" {
+			body = "{}"
+		}
+		resp, data := hub.Do(t, method, path, hub.AdminToken, body)
+		var e v1.Error
+		json.Unmarshal(data, &e)
+		return resp.StatusCode == 405 || resp.StatusCode == 404 && strings.HasPrefix(e.Message, "no route"), resp.StatusCode, data
+	}
+	for _, o := range d.operations() {
+		path := strings.NewReplacer("{project}", "no-such-project", "{name}", "no-such-name", "{id}", "no-such-host").Replace(o.path)
+		if miss, status, data := noRoute(o.method, path); miss {
+			t.Errorf("%s: no handler (%d %s)", o, status, data)
+		}
+	}
+	// The check above can tell: paths and methods the hub does not serve
+	// do hit the catch-all.
+	for _, r := range [][2]string{{"GET", "/api/v1/nothing"}, {"PATCH", "/api/v1/projects"}, {"POST", "/api/v1/projects/p/events"}} {
+		if miss, status, data := noRoute(r[0], r[1]); !miss {
+			t.Errorf("%s %s reached a handler (%d %s); the no-route check is broken", r[0], r[1], status, data)
+		}
+	}
+}
+
+// TestIntegrationWatchSinceCompacted: a watch from a revision the change log
+// no longer holds must fail with 410 gone (docs/api.md, openapi.json), so a
+// client knows at once to list again.
+func TestIntegrationWatchSinceCompacted(t *testing.T) {
+	hub := hubtest.Start(t)
+	c := newChecker(t, hub)
+	admin := hub.AdminToken
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": "p1"}}})
+	for _, id := range []string{"h1", "h2", "h3"} {
+		c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/p1/hosts", token: admin, body: obj{"metadata": obj{"name": id}}})
+	}
+
+	// Compaction runs every few minutes in the hub; do it from outside
+	// through a second handle on the hub's SQLite file (server.Run keeps
+	// it at DataDir/outpost.db), which SQLite's locking allows.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(hub.DataDir, "outpost.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rev, err := st.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rev-1, not rev: the hub's own change follower may still be reading
+	// the last revision, and must not be overtaken.
+	if err := st.Compact(ctx, rev-1); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, path := range []string{"/api/v1/projects/p1/hosts", "/api/v1/projects/p1/events", "/api/v1/projects/p1/registrationtokens"} {
+		t.Run(path, func(t *testing.T) {
+			target := path + "?watch=1&since=1"
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req := newRequest(t, ctx, "GET", hub.URL+target, nil)
+			route, params := c.route(t, req)
+			resp, err := hub.Client(admin).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				// Say what came instead: the first event of the stream.
+				line, first := "", ""
+				sc := bufio.NewScanner(resp.Body)
+				for first == "" && sc.Scan() {
+					if line = sc.Text(); strings.HasPrefix(line, "event: ") || strings.HasPrefix(line, "data: ") {
+						first += line + " "
+					}
+				}
+				t.Fatalf("GET %s: got 200 %s and then %q; want 410 gone before the stream starts", target, resp.Header.Get("Content-Type"), first)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			c.validateResponse(t, req, route, params, resp.StatusCode, resp.Header, data)
+			var e v1.Error
+			json.Unmarshal(data, &e)
+			if resp.StatusCode != http.StatusGone || e.Code != v1.CodeGone {
+				t.Fatalf("GET %s: got %d %s, want 410 gone", target, resp.StatusCode, data)
+			}
+		})
+	}
+}

@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "outpost-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	for _, pkg := range []string{"outpost", "outpost-agent"} {
+		cmd := exec.Command("go", "build", "-ldflags", "-X main.version=e2e", "-o", filepath.Join(dir, pkg), "../../cmd/"+pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running binary whose output goes to a log file the test can read.
+type proc struct {
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	mu      sync.Mutex
+}
+
+func start(t *testing.T, name, logPath string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{t: t, name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
+	return p
+}
+
+// stop signals the process and waits for it to end.
+func (p *proc) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("%s did not stop within 15s of %v", p.name, sig)
+	}
+}
+
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// hub is a running `outpost server`.
+type hub struct {
+	*proc
+	dir        string
+	apiAddr    string
+	agentAddr  string
+	adminToken string
+	caFile     string
+	http       *http.Client
+}
+
+func startHub(t *testing.T, dir string, extra ...string) *hub {
+	t.Helper()
+	h := &hub{dir: dir, apiAddr: freePort(t), agentAddr: freePort(t)}
+	args := append([]string{"server",
+		"--listen", h.apiAddr, "--agent-listen", h.agentAddr,
+		"--data-dir", filepath.Join(dir, "data"),
+		"--admin-token-file", filepath.Join(dir, "admin-token"),
+		"--heartbeat-interval", "1s", "--offline-after", "4s",
+		"--log-level", "debug",
+	}, extra...)
+	h.proc = start(t, "hub", filepath.Join(dir, "hub.log"), nil, "outpost", args...)
+	h.caFile = filepath.Join(dir, "data", "pki", "ca.crt")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if h.exited() {
+			t.Fatalf("hub exited:\n%s", h.log())
+		}
+		if ca, err := os.ReadFile(h.caFile); err == nil {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(ca)
+			h.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			if resp, err := h.http.Get("https://" + h.apiAddr + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hub not ready after 30s:\n%s", h.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatalf("admin token: %v", err)
+	}
+	h.adminToken = strings.TrimSpace(string(tok))
+	return h
+}
+
+// cli runs the outpost CLI with its own config file.
+type cli struct {
+	t      *testing.T
+	config string
+}
+
+func newCLI(t *testing.T, h *hub, token string) *cli {
+	c := &cli{t: t, config: filepath.Join(t.TempDir(), "config.yaml")}
+	c.must("login", "--server", "https://"+h.apiAddr, "--token", token, "--ca-file", h.caFile)
+	return c
+}
+
+func (c *cli) run(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(binDir, "outpost"), args...)
+	cmd.Env = append(os.Environ(), "OUTPOST_CONFIG="+c.config)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errb.String(), fmt.Errorf("outpost %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+func (c *cli) json(v any, args ...string) {
+	c.t.Helper()
+	out := c.must(append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		c.t.Fatalf("outpost %s -o json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s (last: %s)", what, timeout, last)
+}
+
+// agentHost is one simulated edge host root with its agent process.
+type agentHost struct {
+	t        *testing.T
+	name     string
+	root     string
+	userData string
+	p        *proc
+}
+
+// newAgentHost lays out a host root: machine-id, DMI, /proc and /sys files
+// the agent reads, as a small real Linux host would have them.
+func newAgentHost(t *testing.T, base, name, machineID string) *agentHost {
+	root := filepath.Join(base, name)
+	files := map[string]string{
+		"etc/machine-id":                  machineID + "\n",
+		"etc/hostname":                    name + "\n",
+		"etc/os-release":                  "NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\n",
+		"proc/cpuinfo":                    "processor\t: 0\nmodel name\t: Test CPU\n\nprocessor\t: 1\nmodel name\t: Test CPU\n",
+		"proc/meminfo":                    "MemTotal:        4096000 kB\n",
+		"proc/sys/kernel/osrelease":       "6.1.0-test\n",
+		"sys/block/vda/size":              "41943040\n",
+		"sys/block/vda/removable":         "0\n",
+		"sys/class/net/eth0/address":      "52:54:00:12:34:56\n",
+		"sys/class/net/eth0/operstate":    "up\n",
+		"sys/class/dmi/id/product_serial": "\n",
+		"sys/class/dmi/id/product_uuid":   "\n",
+		"run/outpost/addresses":           "eth0 10.0.0.5/24\n",
+	}
+	for p, c := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &agentHost{t: t, name: name, root: root, userData: filepath.Join(root, "user-data.yaml")}
+}
+
+func (a *agentHost) writeUserData(h *hub, extra string) {
+	ca, err := os.ReadFile(h.caFile)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	ud := fmt.Sprintf("hub:\n  url: https://%s\n  caCert: |\n%s%s", h.agentAddr, indent(string(ca), "    "), extra)
+	if err := os.WriteFile(a.userData, []byte(ud), 0o600); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func indent(s, pre string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString(pre + l + "\n")
+	}
+	return b.String()
+}
+
+func (a *agentHost) start() {
+	a.p = start(a.t, "agent "+a.name, filepath.Join(a.root, "agent.log"), nil, "outpost-agent",
+		"run", "--user-data", a.userData, "--root", a.root, "--log-level", "debug")
+}
+
+func (a *agentHost) stop() { a.p.stop(syscall.SIGTERM) }
+
+func (a *agentHost) id() string {
+	cmd := exec.Command(filepath.Join(binDir, "outpost-agent"), "id", "--user-data", a.userData, "--root", a.root)
+	out, err := cmd.Output()
+	if err != nil {
+		a.t.Fatalf("outpost-agent id: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+var _ = context.Background
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
