@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outpost-edge/outpost/internal/sim"
 )
 
 var binDir string
@@ -231,33 +232,19 @@ type agentHost struct {
 	p        *proc
 }
 
-// newAgentHost lays out a host root: machine-id, DMI, /proc and /sys files
-// the agent reads, as a small real Linux host would have them.
+// newAgentHost lays out a simulated host root (see package sim): a
+// machine-id and no DMI serial, so the host ID comes from the machine-id.
 func newAgentHost(t *testing.T, base, name, machineID string) *agentHost {
 	root := filepath.Join(base, name)
-	files := map[string]string{
-		"etc/machine-id":                  machineID + "\n",
-		"etc/hostname":                    name + "\n",
-		"etc/os-release":                  "NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\n",
-		"proc/cpuinfo":                    "processor\t: 0\nmodel name\t: Test CPU\n\nprocessor\t: 1\nmodel name\t: Test CPU\n",
-		"proc/meminfo":                    "MemTotal:        4096000 kB\n",
-		"proc/sys/kernel/osrelease":       "6.1.0-test\n",
-		"sys/block/vda/size":              "41943040\n",
-		"sys/block/vda/removable":         "0\n",
-		"sys/class/net/eth0/address":      "52:54:00:12:34:56\n",
-		"sys/class/net/eth0/operstate":    "up\n",
-		"sys/class/dmi/id/product_serial": "\n",
-		"sys/class/dmi/id/product_uuid":   "\n",
-		"run/outpost/addresses":           "eth0 10.0.0.5/24\n",
-	}
-	for p, c := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	err := sim.WriteRoot(root, sim.Host{
+		MachineID: machineID, Hostname: name,
+		OSName: "Ubuntu", OSVersion: "22.04", Kernel: "6.1.0-test",
+		CPUModel: "Test CPU", Cores: 2, MemoryKiB: 4096000,
+		Disks: map[string]int64{"vda": 20 << 30},
+		NICs:  map[string][2]string{"eth0": {"52:54:00:12:34:56", "10.0.0.5/24"}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return &agentHost{t: t, name: name, root: root, userData: filepath.Join(root, "user-data.yaml")}
 }
@@ -297,6 +284,5 @@ func (a *agentHost) id() string {
 	return strings.TrimSpace(string(out))
 }
 
-var _ = context.Background
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

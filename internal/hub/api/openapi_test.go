@@ -721,11 +721,10 @@ func TestIntegrationOpenAPI(t *testing.T) {
 	})
 
 	t.Run("whoami", func(t *testing.T) {
-		who := decode[struct {
-			TokenName string           `json:"tokenName"`
-			Roles     []v1.ProjectRole `json:"roles"`
-		}](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/whoami", token: admin}))
-		if who.TokenName != "admin" || !reflect.DeepEqual(who.Roles, []v1.ProjectRole{{Project: "*", Role: "admin"}}) {
+		a := c.expect(t, 200, call{method: "GET", path: "/api/v1/whoami", token: admin})
+		mustNotContainKey(t, a.body, "token")
+		who := decode[v1.APIToken](t, a)
+		if who.Metadata.Name != "admin" || !reflect.DeepEqual(who.Spec.Roles, []v1.ProjectRole{{Project: "*", Role: "admin"}}) {
 			t.Errorf("whoami = %+v, want the first admin token", who)
 		}
 	})
@@ -828,8 +827,8 @@ func TestIntegrationOpenAPI(t *testing.T) {
 		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/tokens/nothing", token: admin})
 
 		// The new token works, within its roles.
-		who := decode[map[string]any](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/whoami", token: ciToken}))
-		if who["tokenName"] != "ci" {
+		who := decode[v1.APIToken](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/whoami", token: ciToken}))
+		if who.Metadata.Name != "ci" || who.Token != "" {
 			t.Errorf("whoami with the new token = %v", who)
 		}
 		if l := decode[v1.List[v1.Project]](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/projects", token: ciToken})); !slices.Equal(names(ptrs(l.Items)), []string{project}) {
@@ -1231,9 +1230,9 @@ func TestIntegrationWatchSinceCompacted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, path := range []string{"/api/v1/projects/p1/hosts", "/api/v1/projects/p1/events", "/api/v1/projects/p1/registrationtokens"} {
-		t.Run(path, func(t *testing.T) {
-			target := path + "?watch=1&since=1"
+	for _, list := range []string{"hosts", "events", "registrationtokens"} {
+		t.Run(list, func(t *testing.T) {
+			target := "/api/v1/projects/p1/" + list + "?watch=1&since=1"
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			req := newRequest(t, ctx, "GET", hub.URL+target, nil)
@@ -1245,14 +1244,18 @@ func TestIntegrationWatchSinceCompacted(t *testing.T) {
 			defer resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				// Say what came instead: the first event of the stream.
-				line, first := "", ""
+				var first []string
 				sc := bufio.NewScanner(resp.Body)
-				for first == "" && sc.Scan() {
-					if line = sc.Text(); strings.HasPrefix(line, "event: ") || strings.HasPrefix(line, "data: ") {
-						first += line + " "
+				for sc.Scan() {
+					line := sc.Text()
+					if line == "" && len(first) > 0 {
+						break
+					}
+					if strings.HasPrefix(line, "event: ") || strings.HasPrefix(line, "data: ") {
+						first = append(first, line)
 					}
 				}
-				t.Fatalf("GET %s: got 200 %s and then %q; want 410 gone before the stream starts", target, resp.Header.Get("Content-Type"), first)
+				t.Fatalf("GET %s: got 200 %s and then %q; want 410 gone before the stream starts", target, resp.Header.Get("Content-Type"), strings.Join(first, " | "))
 			}
 			data, _ := io.ReadAll(resp.Body)
 			c.validateResponse(t, req, route, params, resp.StatusCode, resp.Header, data)

@@ -44,6 +44,8 @@ type Config struct {
 	AgentCertTTL      time.Duration
 	// AdminTokenFile, when set, receives the first admin token (mode 0600).
 	AdminTokenFile string
+	// Demo runs a simulated demo fleet in project "demo".
+	Demo bool
 	// ChangeLogKeep is how many revisions of change log to keep for watches.
 	ChangeLogKeep int64
 	Version       string
@@ -160,6 +162,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("hub serving", "api", scheme+"://"+userLn.Addr().String(), "agents", "https://"+agentLn.Addr().String(),
 		"data", cfg.DataDir, "store", storeName(cfg), "ca", filepath.Join(cfg.DataDir, "pki", "ca.crt"), "version", cfg.Version)
+	var demo interface{ Wait() }
+	if cfg.Demo {
+		fleet, err := startDemo(runCtx, svc, agentLn.Addr().String(), ca, cfg, log)
+		if err != nil {
+			log.Error("demo fleet", "err", err)
+		} else {
+			demo = fleet
+		}
+	}
 	if cfg.OnReady != nil {
 		cfg.OnReady(userLn.Addr().String(), agentLn.Addr().String())
 	}
@@ -174,6 +185,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("hub shutting down")
 	cancel()
+	if demo != nil {
+		demo.Wait()
+	}
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
 	userSrv.Shutdown(shutdownCtx)

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/internal/errs"
+	"github.com/outpost-edge/outpost/internal/hub/auth"
+	"github.com/outpost-edge/outpost/internal/hub/service"
+	"github.com/outpost-edge/outpost/internal/sim"
+	"github.com/outpost-edge/outpost/pki"
+)
+
+// DemoProject holds the simulated demo fleet.
+const DemoProject = "demo"
+
+// demoFleet shows a newcomer every host state at once, with simulated hosts
+// (real agents against simulated roots, over the real agent API): four
+// pre-registered hosts that pair, one that enrolls unannounced and waits for
+// approval, and one pre-registered box that was never plugged in.
+func startDemo(ctx context.Context, svc *service.Service, agentAddr string, ca *pki.CA, cfg Config, log *slog.Logger) (*sim.Fleet, error) {
+	system := &auth.Principal{TokenName: "demo", Roles: []v1.ProjectRole{{Project: v1.AllProjects, Role: v1.RoleAdmin}}}
+	if err := svc.EnsureProject(ctx, DemoProject, "a simulated demo fleet (outpost server --demo)"); err != nil {
+		return nil, err
+	}
+	host, port, err := net.SplitHostPort(agentAddr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	fleet := &sim.Fleet{
+		Dir:     filepath.Join(cfg.DataDir, "demo"),
+		HubURL:  "https://" + net.JoinHostPort(host, port),
+		CAPEM:   string(ca.CertPEM),
+		Project: DemoProject,
+		Version: cfg.Version,
+		Log:     log.With("component", "demo"),
+	}
+	sites := []string{"store-berlin", "store-lyon", "clinic-porto", "factory-brno", "store-oslo", "store-graz"}
+	for i, site := range sites {
+		m, err := fleet.Prepare(i, map[string]string{"site": site})
+		if err != nil {
+			return nil, err
+		}
+		preRegister := i != 4 // host 4 shows the approval flow
+		plugIn := i != 5      // host 5 is registered but never turns up
+		if preRegister {
+			_, err := svc.RegisterHost(ctx, system, DemoProject, &v1.EdgeHost{Metadata: v1.ObjectMeta{
+				Name: m.ID, Labels: map[string]string{"site": site, v1.LabelName: fmt.Sprintf("%s box %d", site, i+1)},
+			}})
+			if err != nil && !errors.Is(err, errs.ErrAlreadyExists) {
+				return nil, fmt.Errorf("demo: %w", err)
+			}
+		}
+		if plugIn {
+			if err := fleet.Run(ctx, m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	log.Info("demo fleet started (simulated hosts)", "project", DemoProject, "hosts", len(sites), "dir", fleet.Dir)
+	return fleet, nil
+}
