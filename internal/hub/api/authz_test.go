@@ -90,7 +90,6 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 	aTokens := map[string]string{
 		"admin of A":  tn.token(t, "a-admin", v1.ProjectRole{Project: a, Role: v1.RoleAdmin}),
 		"viewer of A": tn.token(t, "a-viewer", v1.ProjectRole{Project: a, Role: v1.RoleViewer}),
-		"viewer of B": tn.token(t, "b-viewer", v1.ProjectRole{Project: b, Role: v1.RoleViewer}),
 	}
 	tn.token(t, "b-admin", v1.ProjectRole{Project: b, Role: v1.RoleAdmin})
 
@@ -398,4 +397,42 @@ func TestIntegrationDeletedAPITokenStopsWorking(t *testing.T) {
 	// Even its own token.
 	c.expect(t, 204, call{method: "DELETE", path: "/api/v1/tokens/project-admin", token: padmin})
 	c.expectError(t, 401, v1.CodeUnauthenticated, "", call{method: "GET", path: "/api/v1/tokens", token: padmin})
+}
+
+// TestIntegrationDeletedProjectLeavesNoAccess: a project name can be used
+// again after the project is deleted, possibly by another team. Nothing of
+// the old project may carry over: not the roles API tokens held in it, not
+// its events. (Refusing the delete while tokens still grant roles in the
+// project is a correct answer too.)
+func TestIntegrationDeletedProjectLeavesNoAccess(t *testing.T) {
+	const p = "plant-x"
+	tn := newTenants(t, p)
+	c := tn.c
+	pp := "/api/v1/projects/" + p
+	contractor := tn.token(t, "contractor", v1.ProjectRole{Project: p, Role: v1.RoleEditor})
+	c.expect(t, 201, call{method: "POST", path: pp + "/registrationtokens", token: contractor, body: obj{"metadata": obj{"name": "rt"}}})
+	tn.register(t, p, "old-host")
+	c.expect(t, 204, call{method: "DELETE", path: pp + "/registrationtokens/rt", token: contractor})
+	c.expect(t, 204, call{method: "DELETE", path: pp + "/hosts/old-host", token: contractor})
+
+	switch a := c.send(t, call{method: "DELETE", path: pp, token: tn.admin}); a.status {
+	case http.StatusConflict:
+		t.Logf("the hub refuses to delete a project API tokens still grant roles in: %s", a.body)
+		return
+	case http.StatusNoContent:
+	default:
+		t.Fatalf("DELETE %s: %d %s", pp, a.status, a.body)
+	}
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: tn.admin, body: obj{
+		"metadata": obj{"name": p}, "spec": obj{"description": "someone else's plant"},
+	}})
+
+	for _, path := range []string{pp, pp + "/hosts", pp + "/events"} {
+		if a := c.send(t, call{method: "GET", path: path, token: contractor}); a.status != http.StatusNotFound {
+			t.Errorf("a token of the deleted project reads GET %s of the new one: %d %s", path, a.status, a.body)
+		}
+	}
+	if got := listNames(t, c.expect(t, 200, call{method: "GET", path: pp + "/events", token: tn.admin})); len(got) != 0 {
+		t.Errorf("the new project shows %d events of the deleted one", len(got))
+	}
 }

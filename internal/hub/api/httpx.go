@@ -64,3 +64,10 @@ func queryInt(r *http.Request, name string, def int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// watching reports whether a list request asks for a watch stream
+// (?watch=1 or ?watch=true; 0, false or absent mean a plain list).
+func watching(r *http.Request) bool {
+	b, err := strconv.ParseBool(r.URL.Query().Get("watch"))
+	return err == nil && b
+}

@@ -259,6 +259,12 @@ func (c *checker) send(t testing.TB, r call) answer {
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
+	if resp.Header.Get("Content-Type") == "text/event-stream" {
+		// A stream does not end; watch reads those. Here it is the answer
+		// to a request that should have been refused: report the status.
+		resp.Body.Close()
+		return answer{status: resp.StatusCode, header: resp.Header}
+	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
@@ -1266,4 +1272,53 @@ func TestIntegrationWatchSinceCompacted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIntegrationCreateValidatesLabels: creates check metadata.labels as
+// PUT and PATCH do, so no object can be made with labels no update of it
+// could write back.
+func TestIntegrationCreateValidatesLabels(t *testing.T) {
+	hub := hubtest.Start(t)
+	c := newChecker(t, hub)
+	admin := hub.AdminToken
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": "p1"}}})
+	bad := obj{"team": "ops", "bad key!": "x"}
+	for kind, r := range map[string]call{
+		"project":            {method: "POST", path: "/api/v1/projects", body: obj{"metadata": obj{"name": "p2", "labels": bad}}},
+		"API token":          {method: "POST", path: "/api/v1/tokens", body: obj{"metadata": obj{"name": "t2", "labels": bad}, "spec": obj{"roles": []obj{{"project": "p1", "role": "viewer"}}}}},
+		"registration token": {method: "POST", path: "/api/v1/projects/p1/registrationtokens", body: obj{"metadata": obj{"name": "rt2", "labels": bad}}},
+		"host":               {method: "POST", path: "/api/v1/projects/p1/hosts", body: obj{"metadata": obj{"name": "h2", "labels": bad}}},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			r.token = admin
+			c.expectError(t, 422, v1.CodeInvalid, "metadata.labels.bad key!", r)
+		})
+	}
+}
+
+// TestIntegrationRegistrationTokenWatch: a registration token in a watch
+// event carries the same derived state as in a list, for the first events
+// and for the changes after them alike.
+func TestIntegrationRegistrationTokenWatch(t *testing.T) {
+	hub := hubtest.Start(t)
+	c := newChecker(t, hub)
+	admin := hub.AdminToken
+	pp := "/api/v1/projects/p1"
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": "p1"}}})
+	c.expect(t, 201, call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "rt-1"}}})
+
+	w := c.watch(t, pp+"/registrationtokens?watch=1", admin)
+	check := func(typ, name, state string) {
+		t.Helper()
+		ev := nextChange[v1.RegistrationToken](t, w)
+		if ev.Type != typ || ev.Object.Metadata.Name != name || ev.Object.Status.State != state || ev.Object.Token != "" {
+			t.Errorf("watch: %s %s in state %q (token %q), want %s %s in state %q without secret",
+				ev.Type, ev.Object.Metadata.Name, ev.Object.Status.State, ev.Object.Token, typ, name, state)
+		}
+	}
+	check(v1.WatchAdded, "rt-1", v1.TokenActive)
+	c.expect(t, 201, call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "rt-2"}, "spec": obj{"maxUses": 1}}})
+	check(v1.WatchAdded, "rt-2", v1.TokenActive)
+	c.expect(t, 200, call{method: "POST", path: pp + "/registrationtokens/rt-1/revoke", token: admin})
+	check(v1.WatchModified, "rt-1", v1.TokenRevoked)
 }

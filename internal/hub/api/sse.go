@@ -25,6 +25,12 @@ func stream[T any](a *UserAPI, w http.ResponseWriter, r *http.Request, kind, pro
 	if err != nil {
 		return err
 	}
+	if since >= 0 {
+		// Answer 410 now, while a status can still be sent.
+		if err := a.watch.CheckSince(r.Context(), since); err != nil {
+			return err
+		}
+	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

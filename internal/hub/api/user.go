@@ -194,9 +194,9 @@ func (a *UserAPI) listRegistrationTokens(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("watch") != "" {
+	if watching(r) {
 		return stream(a, w, r, v1.KindRegistrationToken, project, l.Revision, l.Items, func(o store.Object) (any, bool) {
-			t, err := objects.Decode[v1.RegistrationToken](o)
+			t, err := a.svc.DecodeRegistrationToken(o)
 			if err != nil {
 				return nil, false
 			}
@@ -258,7 +258,7 @@ func (a *UserAPI) listHosts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("watch") != "" {
+	if watching(r) {
 		match, _ := service.HostMatcher(f) // ListHosts validated it
 		return stream(a, w, r, v1.KindEdgeHost, project, l.Revision, l.Items, func(o store.Object) (any, bool) {
 			h, err := objects.Decode[v1.EdgeHost](o)
@@ -339,7 +339,7 @@ func (a *UserAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("watch") != "" {
+	if watching(r) {
 		return stream(a, w, r, v1.KindEvent, project, l.Revision, l.Items, func(o store.Object) (any, bool) {
 			e, err := objects.Decode[v1.Event](o)
 			if err != nil || object != "" && e.Object != object {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
@@ -89,6 +90,12 @@ func HostMatcher(f HostFilter) (func(*v1.EdgeHost) bool, error) {
 	reqs, err := ParseSelector(f.Selector)
 	if err != nil {
 		return nil, err
+	}
+	if f.State != "" && !slices.ContainsFunc([]string{v1.HostUnpaired, v1.HostPendingApproval, v1.HostReady, v1.HostInUse}, func(s string) bool { return strings.EqualFold(s, f.State) }) {
+		return nil, errs.Field("state", "%q is not one of Unpaired, PendingApproval, Ready, InUse", f.State)
+	}
+	if f.Health != "" && !slices.ContainsFunc([]string{v1.HealthUnknown, v1.HealthHealthy, v1.HealthUnhealthy, v1.HealthOffline}, func(s string) bool { return strings.EqualFold(s, f.Health) }) {
+		return nil, errs.Field("health", "%q is not one of Unknown, Healthy, Unhealthy, Offline", f.Health)
 	}
 	return func(h *v1.EdgeHost) bool {
 		return (f.State == "" || strings.EqualFold(h.Status.State, f.State)) &&

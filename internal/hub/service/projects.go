@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
 	"github.com/outpost-edge/outpost/internal/errs"
@@ -45,6 +46,7 @@ func (s *Service) CreateProject(ctx context.Context, p *auth.Principal, in *v1.P
 	}
 	var fl errs.FieldList
 	validName(&fl, "metadata.name", in.Metadata.Name)
+	validLabels(&fl, "metadata.labels", in.Metadata.Labels)
 	validDescription(&fl, "spec.description", in.Spec.Description)
 	if err := fl.Err(); err != nil {
 		return nil, err
@@ -108,7 +110,33 @@ func (s *Service) DeleteProject(ctx context.Context, p *auth.Principal, name str
 			return fmt.Errorf("delete project %q: it still has %s objects: %w", name, kind, errs.ErrConflict)
 		}
 	}
-	if _, err := s.write(ctx, objects.DeleteOp(v1.KindProject, "", name, pr.Revision)); err != nil {
+	ops := []store.Op{objects.DeleteOp(v1.KindProject, "", name, pr.Revision)}
+	// Nothing of the project may outlive it: a new project of the same name
+	// must not inherit its events or the roles tokens had in it.
+	events, _, err := s.store.List(ctx, store.ListOptions{Kind: v1.KindEvent, Project: name})
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		ops = append(ops, objects.DeleteOp(v1.KindEvent, name, e.Name, 0))
+	}
+	tokens, _, err := objects.List[storedAPIToken](ctx, s.store, v1.KindAPIToken, "")
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		kept := slices.DeleteFunc(slices.Clone(t.Spec.Roles), func(r v1.ProjectRole) bool { return r.Project == name })
+		if len(kept) == len(t.Spec.Roles) {
+			continue
+		}
+		t.Spec.Roles = kept
+		op, err := objects.UpdateOp(v1.KindAPIToken, t, t.Status.ID)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	if _, err := s.write(ctx, ops...); err != nil {
 		return fmt.Errorf("delete project %q: %w", name, err)
 	}
 	return nil

@@ -364,3 +364,20 @@ func BenchmarkHeartbeat(b *testing.B) {
 		}
 	}
 }
+
+func TestHostMatcherRejectsUnknownFilters(t *testing.T) {
+	for _, f := range []HostFilter{{State: "Readdy"}, {Health: "Fine"}, {Selector: "a b"}} {
+		_, err := HostMatcher(f)
+		var fe *errs.FieldError
+		if !errors.As(err, &fe) {
+			t.Errorf("HostMatcher(%+v) = %v, want a field error", f, err)
+		}
+	}
+	match, err := HostMatcher(HostFilter{State: "ready", Health: "HEALTHY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !match(&v1.EdgeHost{Status: v1.EdgeHostStatus{State: v1.HostReady, Health: v1.HealthHealthy}}) {
+		t.Error("state and health filters are case-insensitive")
+	}
+}

@@ -101,20 +101,29 @@ func (s *Service) ListAPITokens(ctx context.Context, p *auth.Principal) (v1.List
 
 // GetAPIToken reads one API token the caller administers.
 func (s *Service) GetAPIToken(ctx context.Context, p *auth.Principal, name string) (*v1.APIToken, error) {
-	t, err := objects.Get[storedAPIToken](ctx, s.store, v1.KindAPIToken, "", name)
+	t, err := s.administeredAPIToken(ctx, p, name)
 	if err != nil {
 		return nil, fmt.Errorf("get API token %q: %w", name, err)
 	}
-	if !s.visibleAPIToken(p, &t.APIToken) {
-		return nil, fmt.Errorf("get API token %q: %w", name, errs.ErrNotFound)
-	}
 	return &t.APIToken, nil
+}
+
+// administeredAPIToken reads a token the caller may see. A token it may not
+// see and a missing one give the same error, so names cannot be probed
+// across tenants.
+func (s *Service) administeredAPIToken(ctx context.Context, p *auth.Principal, name string) (*storedAPIToken, error) {
+	t, err := objects.Get[storedAPIToken](ctx, s.store, v1.KindAPIToken, "", name)
+	if errors.Is(err, errs.ErrNotFound) || err == nil && !s.visibleAPIToken(p, &t.APIToken) {
+		return nil, errs.ErrNotFound
+	}
+	return t, err
 }
 
 // CreateAPIToken makes an API token; the response carries the secret once.
 func (s *Service) CreateAPIToken(ctx context.Context, p *auth.Principal, in *v1.APIToken) (*v1.APIToken, error) {
 	var fl errs.FieldList
 	validName(&fl, "metadata.name", in.Metadata.Name)
+	validLabels(&fl, "metadata.labels", in.Metadata.Labels)
 	validDescription(&fl, "spec.description", in.Spec.Description)
 	if len(in.Spec.Roles) == 0 {
 		fl.Add("spec.roles", "at least one role is needed")
@@ -171,12 +180,9 @@ func (s *Service) createAPIToken(ctx context.Context, in *v1.APIToken) (*v1.APIT
 
 // DeleteAPIToken revokes an API token at once.
 func (s *Service) DeleteAPIToken(ctx context.Context, p *auth.Principal, name string) error {
-	t, err := objects.Get[storedAPIToken](ctx, s.store, v1.KindAPIToken, "", name)
+	t, err := s.administeredAPIToken(ctx, p, name)
 	if err != nil {
 		return fmt.Errorf("delete API token %q: %w", name, err)
-	}
-	if !s.visibleAPIToken(p, &t.APIToken) {
-		return fmt.Errorf("delete API token %q: %w", name, errs.ErrNotFound)
 	}
 	if _, err := s.write(ctx, objects.DeleteOp(v1.KindAPIToken, "", name, t.Metadata.Revision)); err != nil {
 		return fmt.Errorf("delete API token %q: %w", name, err)
@@ -201,6 +207,17 @@ func (s *Service) publicRegistrationToken(t *storedRegistrationToken) v1.Registr
 	out := t.RegistrationToken
 	out.Status.State = registrationState(&out, s.now())
 	return out
+}
+
+// DecodeRegistrationToken turns a stored registration token (from a watch
+// stream) into what the API shows: no secret hash, the current state.
+func (s *Service) DecodeRegistrationToken(o store.Object) (*v1.RegistrationToken, error) {
+	t, err := objects.Decode[storedRegistrationToken](o)
+	if err != nil {
+		return nil, err
+	}
+	pub := s.publicRegistrationToken(t)
+	return &pub, nil
 }
 
 // ListRegistrationTokens lists a project's registration tokens.
@@ -240,6 +257,7 @@ func (s *Service) CreateRegistrationToken(ctx context.Context, p *auth.Principal
 	}
 	var fl errs.FieldList
 	validName(&fl, "metadata.name", in.Metadata.Name)
+	validLabels(&fl, "metadata.labels", in.Metadata.Labels)
 	validDescription(&fl, "spec.description", in.Spec.Description)
 	validLabels(&fl, "spec.labels", in.Spec.Labels)
 	if in.Spec.MaxUses < 0 {
@@ -321,7 +339,8 @@ func (s *Service) DeleteRegistrationToken(ctx context.Context, p *auth.Principal
 	if err := s.requireProject(ctx, p, project, v1.RoleEditor); err != nil {
 		return err
 	}
-	if _, err := s.write(ctx, objects.DeleteOp(v1.KindRegistrationToken, project, name, 0)); err != nil {
+	if _, err := s.write(ctx, objects.DeleteOp(v1.KindRegistrationToken, project, name, 0),
+		objects.EventOp(project, v1.KindRegistrationToken, name, objects.EventNormal, "Deleted", "registration token deleted by "+p.TokenName)); err != nil {
 		return fmt.Errorf("delete registration token %q: %w", name, err)
 	}
 	return nil

@@ -259,3 +259,10 @@ catchUp:
 		}
 	}
 }
+
+// CheckSince fails with an error wrapping errs.ErrGone when the change log no
+// longer reaches back to since, so a watch can answer 410 before it starts.
+func (h *Hub) CheckSince(ctx context.Context, since int64) error {
+	_, err := h.store.Changes(ctx, since, 1)
+	return err
+}

@@ -349,7 +349,6 @@ func (s *Store) Write(ctx context.Context, ops ...store.Op) (int64, []store.Obje
 			return 0, nil, err
 		}
 		out[i] = o
-		if i == 0 { tx.Commit(ctx); tx, _ = s.pool.Begin(ctx) }
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, nil, fmt.Errorf("write: commit: %w", err)
