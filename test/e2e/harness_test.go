@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/outpost-edge/outpost/internal/sim"
+	"github.com/outpost-edge/outpost/internal/testutil/pgtest"
 )
 
 var binDir string
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -135,6 +137,9 @@ func startHub(t *testing.T, dir string, extra ...string) *hub {
 		"--heartbeat-interval", "1s", "--offline-after", "4s",
 		"--log-level", "debug",
 	}, extra...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	h.proc = start(t, "hub", filepath.Join(dir, "hub.log"), nil, "outpost", args...)
 	h.caFile = filepath.Join(dir, "data", "pki", "ca.crt")
 	deadline := time.Now().Add(30 * time.Second)
@@ -158,11 +163,17 @@ func startHub(t *testing.T, dir string, extra ...string) *hub {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
-		t.Fatalf("admin token: %v", err)
+	if tok, err := os.ReadFile(filepath.Join(dir, "admin-token")); err == nil {
+		h.adminToken = strings.TrimSpace(string(tok))
 	}
-	h.adminToken = strings.TrimSpace(string(tok))
+	return h
+}
+
+// startHubWithToken starts a hub on a database that already has its admin
+// token (a second replica, a restart): no token file is written then.
+func startHubWithToken(t *testing.T, dir, token string, extra ...string) *hub {
+	h := startHub(t, dir, extra...)
+	h.adminToken = token
 	return h
 }
 
