@@ -295,5 +295,4 @@ func (a *agentHost) id() string {
 	return strings.TrimSpace(string(out))
 }
 
-
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -50,13 +50,8 @@ func Start(tb testing.TB) string {
 	tb.Helper()
 	s, err := shared()
 	if err != nil {
-		if errors.Is(err, errNoBinaries) {
-			if os.Getenv("CI") != "" {
-				tb.Fatalf("pgtest: %v; CI must install it (apt-get install -y postgresql)", err)
-			}
-			tb.Skipf("pgtest: %v", err)
-		}
-		tb.Fatalf("pgtest: %v", err)
+		startFailed(tb, err, os.Getenv("CI") != "")
+		return ""
 	}
 	name := fmt.Sprintf("test_%d", dbSeq.Add(1))
 	if err := s.admin(func(ctx context.Context, c *pgx.Conn) error {
@@ -77,6 +72,21 @@ func Start(tb testing.TB) string {
 		}
 	})
 	return s.dsn(name)
+}
+
+// startFailed ends tb: a skip when PostgreSQL is not installed on a
+// developer's machine, a failure under CI or for any other error.
+func startFailed(tb testing.TB, err error, ci bool) {
+	tb.Helper()
+	if errors.Is(err, errNoBinaries) {
+		if ci {
+			tb.Fatalf("pgtest: %v; CI must install it (apt-get install -y postgresql)", err)
+			return
+		}
+		tb.Skipf("pgtest: %v", err)
+		return
+	}
+	tb.Fatalf("pgtest: %v", err)
 }
 
 // Stop stops the shared server, if one was started, and removes its files.

@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -301,8 +304,20 @@ func validate(ops []store.Op) error {
 		if o.Kind == "" || o.Name == "" {
 			return fmt.Errorf("%s op %d: kind and name are required: %w", op.Type, i, errs.ErrInvalid)
 		}
-		if op.Type != store.OpDelete && !json.Valid(o.Data) {
-			return fmt.Errorf("%s %s %q: data is not valid JSON: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
+		for _, f := range []string{o.Kind, o.Project, o.Name, o.Key} {
+			// PostgreSQL text cannot hold these; SQLite could, but both
+			// stores must accept the same objects.
+			if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+				return fmt.Errorf("%s %s %q: kind, project, name and key must be UTF-8 without NUL: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
+			}
+		}
+		if op.Type != store.OpDelete {
+			if !json.Valid(o.Data) {
+				return fmt.Errorf("%s %s %q: data is not valid JSON: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
+			}
+			if hasEscapedNUL(o.Data) {
+				return fmt.Errorf("%s %s %q: data contains \\u0000, which PostgreSQL cannot store: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
+			}
 		}
 		if op.ExpectRevision < 0 {
 			return fmt.Errorf("%s %s %q: negative expected revision: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
@@ -319,6 +334,26 @@ const bumpRevision = `WITH r AS (
 	UPDATE store_state SET value = value + 1 WHERE name = 'revision' RETURNING value
 )
 SELECT r.value FROM r, LATERAL (SELECT pg_notify('` + Channel + `', r.value::text)) AS n`
+
+// hasEscapedNUL reports whether JSON text has a \u0000 escape (one not
+// itself escaped as \\u0000): jsonb rejects it.
+func hasEscapedNUL(data []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		j += i
+		backslashes := 0
+		for k := j - 1; k >= 0 && data[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return true
+		}
+		i = j + 1
+	}
+}
 
 // Write applies ops in one transaction under a new revision. With no ops it
 // writes nothing and returns the current revision.

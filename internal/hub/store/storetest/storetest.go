@@ -218,6 +218,8 @@ func testCreateAndGet(t *testing.T, open func(t *testing.T) store.Store) {
 		{"unicode and escapes", obj("Thing", "p", "ü-name", "", `{"s":"héllo \"q\" \u00e9 \n","e":null,"f":1.5,"b":true}`)},
 		{"large document", obj("Thing", "p", "big", "", big)},
 		{"empty object", obj("Thing", "p", "empty", "", `{}`)},
+		// A backslash followed by the text u0000, not a NUL character.
+		{"escaped backslash before u0000", obj("Thing", "p", "bs", "", `{"s":"\\u0000"}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -640,6 +642,10 @@ func testWriteInvalid(t *testing.T, open func(t *testing.T) store.Store) {
 		{"no data", create(obj("Thing", "p1", "b", "", ``))},
 		{"invalid JSON in update", update(obj("Thing", "p1", "a", "", `nope`), 0)},
 		{"negative revision", update(obj("Thing", "p1", "a", "", `{}`), -1)},
+		{"NUL in data", create(obj("Thing", "p1", "b", "", `{"s":"a\u0000b"}`))},
+		{"NUL after escaped backslashes", create(obj("Thing", "p1", "b", "", `{"s":"\\\u0000"}`))},
+		{"NUL in name", create(obj("Thing", "p1", "b\x00", "", `{}`))},
+		{"invalid UTF-8 in key", create(obj("Thing", "p1", "b", "k\xff", `{}`))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
