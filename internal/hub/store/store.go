@@ -98,12 +98,18 @@ type Store interface {
 	// revision they were read at.
 	List(ctx context.Context, opts ListOptions) ([]Object, int64, error)
 	// Write applies ops atomically and returns the new revision and the
-	// objects as written (for deletes: as they were), in op order.
+	// objects as written (for deletes: as they were, with the delete's
+	// revision), in op order. An update replaces Key too: pass the key again.
+	// Malformed ops (empty kind or name, bad JSON, NUL bytes) fail with
+	// ErrInvalid.
 	Write(ctx context.Context, ops ...Op) (int64, []Object, error)
 	// Revision returns the newest committed revision.
 	Revision(ctx context.Context) (int64, error)
 	// Changes returns up to limit changes with revision > since, oldest
-	// first. It fails with ErrGone when since is older than the log keeps.
+	// first. A page never ends inside a revision (a Write with more ops than
+	// limit comes back whole), so resuming from the last revision seen loses
+	// nothing. Limit <= 0 means no limit. It fails with ErrGone when since is
+	// older than the log keeps.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
 	// Compact drops change-log entries with revision <= before.
 	Compact(ctx context.Context, before int64) error

@@ -187,10 +187,10 @@ func startServer() (*server, error) {
 		if err == nil {
 			break
 		}
-		logTail, _ := os.ReadFile(filepath.Join(dir, "log"))
 		if attempt == 2 {
+			log, _ := os.ReadFile(filepath.Join(dir, "log"))
 			s.stop()
-			return nil, fmt.Errorf("pg_ctl start: %v: %s\nserver log:\n%s", err, out, tail(logTail, 2000))
+			return nil, fmt.Errorf("pg_ctl start: %v: %s\nserver log:\n%s", err, out, tail(log, 2000))
 		}
 	}
 	if err := s.admin(func(ctx context.Context, c *pgx.Conn) error { return c.Ping(ctx) }); err != nil {

@@ -61,7 +61,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 		}
+		// The database lives as long as its connection: never let the pool
+		// close it.
 		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
 		s.w.SetConnMaxIdleTime(0)
 		s.w.SetConnMaxLifetime(0)
 		s.r = s.w
