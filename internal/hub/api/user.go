@@ -82,6 +82,8 @@ func (a *UserAPI) Register(mux *http.ServeMux) {
 
 	h("GET /api/v1/projects/{project}/events", a.listEvents)
 
+	a.registerModeling(h)
+
 	// Anything else under /api/ is a JSON 404, not the console's HTML.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, fmt.Errorf("no route %s %s: %w", r.Method, r.URL.Path, errs.ErrNotFound))

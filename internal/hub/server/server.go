@@ -107,6 +107,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.EnsureProject(ctx, service.DefaultProject, "the default project"); err != nil {
 		return err
 	}
+	if err := svc.EnsureBuiltinRegistry(ctx); err != nil {
+		return fmt.Errorf("load the built-in pack catalog: %w", err)
+	}
 	if err := announceAdminToken(ctx, svc, cfg, ca, log); err != nil {
 		return err
 	}

@@ -74,8 +74,8 @@ func (s *Service) emptySpecOp(h *v1.EdgeHost) (store.Op, error) {
 	return objects.CreateOp(v1.KindHostSpec, spec, h.Metadata.Name)
 }
 
-func (s *Service) lockHost(id string) func() {
-	m, _ := s.enrollMu.LoadOrStore(id, &sync.Mutex{})
+func (s *Service) lock(key string) func() {
+	m, _ := s.keyLocks.LoadOrStore(key, &sync.Mutex{})
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return func() { mu.Unlock() }
@@ -185,7 +185,7 @@ func (s *Service) enroll(ctx context.Context, req *v1.EnrollRequest, csr *x509.C
 // enrollOnce makes one enrollment decision. retry reports an optimistic
 // concurrency conflict the caller should retry.
 func (s *Service) enrollOnce(ctx context.Context, req *v1.EnrollRequest, csr *x509.CertificateRequest, keyHash string, token *storedRegistrationToken) (*EnrollResult, bool, error) {
-	unlock := s.lockHost(req.HostID)
+	unlock := s.lock(req.HostID)
 	defer unlock()
 
 	h, err := objects.GetByKey[v1.EdgeHost](ctx, s.store, v1.KindEdgeHost, req.HostID)

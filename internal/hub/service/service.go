@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -61,13 +62,18 @@ type Service struct {
 
 	hosts    *hostCache
 	presence *presence
+	packs    *packIndex
+	trains   *trains
 	metrics  *collector
 	loops    sync.WaitGroup
 
-	// enrollMu serializes enrollments of one host ID within this replica so
-	// two concurrent requests do not both create it (the store's unique key
-	// would refuse the second anyway, this just gives a clean answer).
-	enrollMu sync.Map
+	httpOnce sync.Once
+	http     *http.Client
+
+	// keyLocks serializes work on one key within this replica (enrollments
+	// of one host ID, syncs of one registry) so two requests do not race to
+	// the same write; the store's revisions still guard across replicas.
+	keyLocks sync.Map
 }
 
 // New makes a Service. Call Start before serving.
@@ -76,8 +82,12 @@ func New(cfg Config, s store.Store, w *watch.Hub, ca *pki.CA, log *slog.Logger) 
 	svc := &Service{cfg: cfg, store: s, watch: w, ca: ca, log: log, now: time.Now}
 	svc.hosts = newHostCache()
 	svc.presence = newPresence()
+	svc.packs = newPackIndex()
+	svc.trains = newTrains()
 	svc.metrics = newCollector(svc)
 	w.OnChange(svc.hosts.apply)
+	w.OnChange(svc.packs.apply)
+	w.OnChange(svc.trains.apply)
 	return svc
 }
 
@@ -91,6 +101,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.hosts.load(ctx, s.store); err != nil {
 		return err
 	}
+	if err := s.packs.load(ctx, s.store); err != nil {
+		return err
+	}
 	seen, err := s.store.LoadLastSeen(ctx)
 	if err != nil {
 		return fmt.Errorf("load last-seen times: %w", err)
@@ -100,6 +113,16 @@ func (s *Service) Start(ctx context.Context) error {
 	go func() {
 		defer s.loops.Done()
 		s.presenceLoop(ctx)
+	}()
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		s.registryLoop(ctx)
+	}()
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		s.trainLoop(ctx)
 	}()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		t.Fatal(err)
 	}
 	f.svc.presence.load(nil, now)
+	go f.svc.trainLoop(ctx)
 	if err := f.svc.EnsureProject(ctx, DefaultProject, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -380,4 +382,16 @@ func TestHostMatcherRejectsUnknownFilters(t *testing.T) {
 	if !match(&v1.EdgeHost{Status: v1.EdgeHostStatus{State: v1.HostReady, Health: v1.HealthHealthy}}) {
 		t.Error("state and health filters are case-insensitive")
 	}
+}
+
+// authPrincipal builds a principal from "project=role,…".
+type authPrincipal struct{ roles string }
+
+func (a *authPrincipal) p() *auth.Principal {
+	p := &auth.Principal{TokenName: "t"}
+	for _, pr := range strings.Split(a.roles, ",") {
+		proj, role, _ := strings.Cut(pr, "=")
+		p.Roles = append(p.Roles, v1.ProjectRole{Project: proj, Role: role})
+	}
+	return p
 }
