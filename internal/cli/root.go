@@ -71,6 +71,7 @@ the settings are saved and used by every other command.`,
 		newEventsCommand(o),
 		newVersionCommand(o),
 		newServerCommand(),
+		newBuildCommand(o),
 	)
 	return root
 }

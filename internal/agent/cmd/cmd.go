@@ -28,6 +28,7 @@ func New(version string) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(runCmd(version), idCmd(), versionCmd(version))
+	root.AddCommand(bundleCmd(), installCmd())
 	return root
 }
 

@@ -41,6 +41,16 @@ type UserData struct {
 	NTPServers []string `yaml:"ntpServers,omitempty"`
 	Users      []User   `yaml:"users,omitempty"`
 	LocalUI    LocalUI  `yaml:"localUI,omitempty"`
+	// Files are written on the host at set-up (motd, a sysctl drop-in, a
+	// registry mirror config): what the original product's stages.files did.
+	Files []File `yaml:"files,omitempty"`
+	// RegistryCredentials log the host's container runtime in to private
+	// registries.
+	RegistryCredentials []RegistryCredential `yaml:"registryCredentials,omitempty"`
+	TUI                 TUI                  `yaml:"tui,omitempty"`
+	// BundleKeys are the PEM (PKIX) ed25519 public keys whose signed content
+	// bundles the host accepts for air-gapped installs.
+	BundleKeys []string `yaml:"bundleKeys,omitempty"`
 
 	// src is the parsed document, kept so that Validate can point at lines.
 	src *yaml.Node
@@ -65,6 +75,9 @@ type Hub struct {
 type Registration struct {
 	Token   string `yaml:"token,omitempty"`
 	Project string `yaml:"project,omitempty"`
+	// URL is the QR registration app: the console shows a QR code of it with
+	// the host ID, so a site operator can register the host from a phone.
+	URL string `yaml:"url,omitempty"`
 }
 
 // Host overrides the host's identity and names it.
@@ -171,6 +184,34 @@ type LocalUI struct {
 
 // IsEnabled is Enabled or its default (true).
 func (l LocalUI) IsEnabled() bool { return l.Enabled == nil || *l.Enabled }
+
+// TUI is the console's text UI.
+type TUI struct {
+	// Disabled keeps the TUI read-only: it shows the host ID and status but
+	// lets nobody at the console change host or network settings.
+	Disabled bool `yaml:"disabled,omitempty"`
+}
+
+// File is a file written on the host at set-up.
+type File struct {
+	Path    string `yaml:"path"`
+	Content string `yaml:"content,omitempty"`
+	// Mode is octal, as chmod takes it ("0644"); default 0644.
+	Mode string `yaml:"mode,omitempty"`
+	// Owner is "user", "user:group" or numeric "uid:gid"; default root.
+	Owner string `yaml:"owner,omitempty"`
+}
+
+// RegistryCredential logs in to one container registry.
+type RegistryCredential struct {
+	// Domain is the registry host, with an optional port and path
+	// ("registry.example.com:5000/edge").
+	Domain   string `yaml:"domain"`
+	Username string `yaml:"username,omitempty"`
+	Password string `yaml:"password,omitempty"`
+	// Insecure allows plain HTTP or an unverified certificate.
+	Insecure bool `yaml:"insecure,omitempty"`
+}
 
 // SetDefaults fills in the defaults of unset fields.
 func (u *UserData) SetDefaults() {

@@ -1,6 +1,7 @@
 package userdata
 
 import (
+	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -80,6 +81,9 @@ func (u *UserData) Validate() error {
 	if p := u.LocalUI.Port; p < 0 || p > 65535 {
 		v.add("localUI.port", "must be between 1 and 65535, not %d", p)
 	}
+	u.validateFiles(v)
+	u.validateRegistryCredentials(v)
+	u.validateBundleKeys(v)
 	return v.errs.Err()
 }
 
@@ -133,6 +137,30 @@ func (u *UserData) validateRegistration(v *validator) {
 	if r.Project != "" && !reProject.MatchString(r.Project) {
 		v.add("registration.project", "%q is not a project name (lower-case letters, digits and '-', at most 63)", r.Project)
 	}
+	if r.URL != "" {
+		if err := checkRegistrationURL(r.URL); err != nil {
+			v.add("registration.url", "%v", err)
+		}
+	}
+}
+
+// checkRegistrationURL allows a path and query, unlike the hub URL: the
+// registration app is a web page whose link may carry a site or tenant.
+func checkRegistrationURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("must be an https:// URL, not %q", s)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q must not carry a user", s)
+	}
+	return nil
 }
 
 func (u *UserData) validateHost(v *validator) {
@@ -414,4 +442,84 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+var (
+	reFileMode = regexp.MustCompile(`^0?[0-7]{3,4}$`)
+	reOwner    = regexp.MustCompile(`^([a-z_][a-z0-9_-]{0,31}|[0-9]+)(:([a-z_][a-z0-9_-]{0,31}|[0-9]+))?$`)
+)
+
+func (u *UserData) validateFiles(v *validator) {
+	seen := map[string]bool{}
+	for i, f := range u.Files {
+		base := fmt.Sprintf("files[%d]", i)
+		switch {
+		case f.Path == "":
+			v.add(base+".path", "is required")
+		case !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/":
+			v.add(base+".path", "must be a clean absolute file path, not %q", f.Path)
+		case seen[f.Path]:
+			v.add(base+".path", "%q is given twice", f.Path)
+		}
+		seen[f.Path] = true
+		if f.Mode != "" && !reFileMode.MatchString(f.Mode) {
+			v.add(base+".mode", "must be an octal mode such as \"0644\", not %q", f.Mode)
+		}
+		if f.Owner != "" && !reOwner.MatchString(f.Owner) {
+			v.add(base+".owner", "must be \"user\", \"user:group\" or \"uid:gid\", not %q", f.Owner)
+		}
+	}
+}
+
+func (u *UserData) validateRegistryCredentials(v *validator) {
+	seen := map[string]bool{}
+	for i, c := range u.RegistryCredentials {
+		base := fmt.Sprintf("registryCredentials[%d]", i)
+		switch {
+		case c.Domain == "":
+			v.add(base+".domain", "is required")
+		case strings.Contains(c.Domain, "://"):
+			v.add(base+".domain", "is a registry host[:port][/path] without a scheme, not %q", c.Domain)
+		case strings.ContainsFunc(c.Domain, unicode.IsSpace):
+			v.add(base+".domain", "must not contain spaces")
+		case seen[c.Domain]:
+			v.add(base+".domain", "%q is given twice", c.Domain)
+		}
+		seen[c.Domain] = true
+		if c.Password != "" && c.Username == "" {
+			v.add(base+".username", "is required with a password")
+		}
+	}
+}
+
+func (u *UserData) validateBundleKeys(v *validator) {
+	for i, k := range u.BundleKeys {
+		if err := checkBundleKey(k); err != nil {
+			v.add(fmt.Sprintf("bundleKeys[%d]", i), "%v", err)
+		}
+	}
+}
+
+// checkBundleKey parses the key here rather than in the bundle package so
+// that user-data keeps to the standard library and a bad key is found when
+// the file is checked, not when the first bundle arrives.
+func checkBundleKey(s string) error {
+	block, rest := pem.Decode([]byte(s))
+	if block == nil {
+		return errors.New("holds no PEM public key")
+	}
+	if block.Type != "PUBLIC KEY" {
+		return fmt.Errorf("is a PEM %s, not a PUBLIC KEY", block.Type)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	if _, ok := pub.(ed25519.PublicKey); !ok {
+		return errors.New("is not an ed25519 key")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return errors.New("holds more than one PEM block; give each key as its own entry")
+	}
+	return nil
 }

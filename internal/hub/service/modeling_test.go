@@ -113,7 +113,7 @@ func TestTrainsMoveWithTheRegistry(t *testing.T) {
 	mk := func(name, version string) {
 		_, err := f.svc.CreateProfile(ctx, admin, DefaultProject, &v1.ClusterProfile{
 			Metadata: v1.ObjectMeta{Name: name},
-			Spec: v1.ClusterProfileSpec{Type: v1.ProfileAddon, Version: "1.0.0", Layers: []v1.ProfileLayer{{Pack: "widget", Registry: "lab", Version: version}}},
+			Spec:     v1.ClusterProfileSpec{Type: v1.ProfileAddon, Version: "1.0.0", Layers: []v1.ProfileLayer{{Pack: "widget", Registry: "lab", Version: version}}},
 		})
 		if err != nil {
 			t.Fatal(err)
