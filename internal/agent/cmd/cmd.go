@@ -65,9 +65,14 @@ func readUserData(path string) (*userdata.UserData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read user-data: %w", err)
 	}
-	ud, err := userdata.Parse(data)
+	// Sites moving over from the original product keep their #cloud-config
+	// stylus file; what it has that we do not use is said once, at start.
+	ud, warnings, err := userdata.ParseAny(data)
 	if err != nil {
 		return nil, fmt.Errorf("user-data %s: %w", path, err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "user-data %s: warning: %s\n", path, w)
 	}
 	return ud, nil
 }
