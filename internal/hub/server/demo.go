@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/examples"
 	"github.com/outpost-edge/outpost/internal/errs"
 	"github.com/outpost-edge/outpost/internal/hub/auth"
 	"github.com/outpost-edge/outpost/internal/hub/service"
+	"github.com/outpost-edge/outpost/internal/profile"
 	"github.com/outpost-edge/outpost/internal/sim"
 	"github.com/outpost-edge/outpost/pki"
 )
@@ -22,7 +24,8 @@ const DemoProject = "demo"
 // demoFleet shows a newcomer every host state at once, with simulated hosts
 // (real agents against simulated roots, over the real agent API): four
 // pre-registered hosts that pair, one that enrolls unannounced and waits for
-// approval, and one pre-registered box that was never plugged in.
+// approval, and one pre-registered box that was never plugged in; plus the
+// example profile examples/store-edge.yaml.
 func startDemo(ctx context.Context, svc *service.Service, agentAddr string, ca *pki.CA, cfg Config, log *slog.Logger) (*sim.Fleet, error) {
 	system := &auth.Principal{TokenName: "demo", Roles: []v1.ProjectRole{{Project: v1.AllProjects, Role: v1.RoleAdmin}}}
 	if err := svc.EnsureProject(ctx, DemoProject, "a simulated demo fleet (outpost server --demo)"); err != nil {
@@ -64,6 +67,11 @@ func startDemo(ctx context.Context, svc *service.Service, agentAddr string, ca *
 				return nil, err
 			}
 		}
+	}
+	if p, err := profile.Decode(examples.StoreEdge); err != nil {
+		log.Warn("demo profile", "err", err)
+	} else if _, err := svc.CreateProfile(ctx, system, DemoProject, p); err != nil && !errors.Is(err, errs.ErrAlreadyExists) {
+		log.Warn("demo profile", "err", err)
 	}
 	log.Info("demo fleet started (simulated hosts)", "project", DemoProject, "hosts", len(sites), "dir", fleet.Dir)
 	return fleet, nil
