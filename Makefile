@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: help build run test deps lint bench e2e clean
+.PHONY: help build run test deps lint bench e2e boot-test clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,10 @@ bench: ## run the benchmarks (store, hub) and print their figures
 
 e2e: deps ## run only the end-to-end tests (real binaries, real sockets)
 	$(GO) test -count=1 -v -run 'TestIntegration' ./test/...
+
+boot-test: deps ## boot our own image in QEMU against a real hub (see docs/staging.md)
+	./scripts/fetch-kernel.sh >/dev/null
+	$(GO) test -count=1 -v -timeout 15m -run TestIntegrationBoot ./test/boot/
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -6,6 +6,12 @@ set -euo pipefail
 need=()
 have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 have_pg || need+=(postgresql)
+# Images: xorriso reads and remasters ISOs, cloud-init validates the cidata
+# we write, cpio lists initramfs images, QEMU boots our image against a hub.
+command -v xorriso >/dev/null || need+=(xorriso)
+command -v cloud-init >/dev/null || need+=(cloud-init)
+command -v cpio >/dev/null || need+=(cpio)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
