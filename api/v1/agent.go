@@ -6,7 +6,9 @@ package v1
 //
 //	1: enroll (token, pre-registration, approval), renew, heartbeat with
 //	   inventory on change, long-poll for the HostSpec.
-const AgentProtocolVersion = 1
+//	2: HostSpec.Cluster (role, distro, layers, join, remove, upgrade turn)
+//	   and status reports (AgentPathStatus).
+const AgentProtocolVersion = 2
 
 // HeaderAgentProtocol carries AgentProtocolVersion on agent requests.
 const HeaderAgentProtocol = "Outpost-Agent-Protocol"
@@ -98,6 +100,8 @@ type HostSpec struct {
 	// Hash is the sha256 of the spec's content, so the agent can tell a
 	// changed spec from a re-sent one.
 	Hash string `json:"hash"`
+	// Cluster is set while the host is part of a cluster.
+	Cluster *HostCluster `json:"cluster,omitempty"`
 }
 
 // The spec long-poll: GET AgentPathSpec?since=REV&wait=SECONDS answers 200
