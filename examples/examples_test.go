@@ -86,7 +86,11 @@ func TestProfilesDocExampleRenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := profile.Render(p, b, profile.RenderOptions{Resolver: catalog.Resolve, Vars: map[string]string{"siteCode": "de-017"}}); err != nil {
+	r, err := profile.Render(p, b, profile.RenderOptions{Resolver: catalog.Resolve, Vars: map[string]string{"siteCode": "de-017"}})
+	if err != nil {
 		t.Fatalf("docs/profiles.md example: %v", err)
+	}
+	if len(r.Layers) != 6 || r.Layers[5].Name != "store-apps" {
+		t.Errorf("docs example renders %d layers, want 6 ending with the raw store-apps layer", len(r.Layers))
 	}
 }

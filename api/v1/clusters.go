@@ -62,6 +62,10 @@ type ClusterSpec struct {
 	// ForceDeleteAfter releases hosts that do not confirm a teardown within
 	// this time (Go duration; empty: wait for them forever).
 	ForceDeleteAfter string `json:"forceDeleteAfter,omitempty" yaml:"forceDeleteAfter,omitempty"`
+	// ResolveGeneration: the cluster keeps the versions its profiles' trains
+	// resolved to when it was created; raising this number (outpost clusters
+	// upgrade NAME --latest) takes the trains' newest versions.
+	ResolveGeneration int64 `json:"resolveGeneration,omitempty" yaml:"resolveGeneration,omitempty"`
 }
 
 // ClusterProfileRef names a profile version.

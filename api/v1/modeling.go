@@ -227,8 +227,7 @@ type ClusterProfileStatus struct {
 	// Resolved lists each layer's resolved version now (trains move when a
 	// registry gains a version).
 	Resolved []ResolvedLayerVersion `json:"resolved,omitempty" yaml:"resolved,omitempty"`
-	// ResolvedHash is the hash of the rendered profile with default
-	// variables; it changes when a train moves.
+	// ResolvedHash is the hash of Resolved; it changes when a train moves.
 	ResolvedHash string `json:"resolvedHash,omitempty" yaml:"resolvedHash,omitempty"`
 }
 

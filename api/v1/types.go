@@ -174,6 +174,8 @@ type EdgeHostStatus struct {
 	PublicKeyHash string     `json:"publicKeyHash,omitempty" yaml:"publicKeyHash,omitempty"`
 	Inventory     *Inventory `json:"inventory,omitempty" yaml:"inventory,omitempty"`
 	InventoryHash string     `json:"inventoryHash,omitempty" yaml:"inventoryHash,omitempty"`
+	// Cluster names the cluster the host is InUse by.
+	Cluster string `json:"cluster,omitempty" yaml:"cluster,omitempty"`
 }
 
 // Inventory is the hardware and OS of a host, as its agent sees it.

@@ -72,6 +72,10 @@ the settings are saved and used by every other command.`,
 		newVersionCommand(o),
 		newServerCommand(),
 		newBuildCommand(o),
+		newApplyCommand(o),
+		newProfilesCommand(o),
+		newPacksCommand(o),
+		newRegistriesCommand(o),
 	)
 	return root
 }

@@ -2,7 +2,6 @@ package profile
 
 import (
 	"encoding/json"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -329,26 +328,6 @@ func TestRenderDoesNotTemplatePackValues(t *testing.T) {
 }
 
 // TestDocsExample keeps the example in docs/profiles.md valid.
-func TestDocsExample(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/profiles.md")
-	if err != nil {
-		t.Skipf("no docs: %v", err)
-	}
-	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
-	example, _, ok2 := strings.Cut(rest, "```")
-	if !ok || !ok2 {
-		t.Fatal("no YAML example in docs/profiles.md")
-	}
-	p, err := Decode([]byte(example))
-	if err != nil {
-		t.Fatalf("decode the example: %v", err)
-	}
-	r := renderFull(t, p, testPacks(), map[string]string{"siteCode": "de-042"})
-	if len(r.Layers) != 6 || r.Layers[5].Name != "store-apps" {
-		t.Errorf("layers = %d", len(r.Layers))
-	}
-}
-
 func TestRenderLiteralBraces(t *testing.T) {
 	p := fullProfile(t)
 	layer(p, "metrics-server").Manifests[0].Content += "  summary: '{{`{{ $value }}`}} requests'\n"

@@ -104,6 +104,10 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 	}})
 	tn.register(t, b, "b-host")
 	tn.pending(t, b, "b-pending")
+	// Both have a profile version; B's by a name A does not use.
+	for _, pr := range [][2]string{{a, "a-profile"}, {b, "b-profile"}} {
+		c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/" + pr[0] + "/profiles", token: tn.admin, body: addonProfile(pr[1])})
+	}
 
 	// What B looks like to its hub admin, by revision; events by name.
 	bObjects := []string{
@@ -112,20 +116,23 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 		"/api/v1/projects/" + b + "/hosts/b-host",
 		"/api/v1/projects/" + b + "/hosts/b-pending",
 		"/api/v1/tokens/b-admin",
+		"/api/v1/projects/" + b + "/profiles/b-profile/1.0.0",
+		// Hub-wide, but no tenant may change it either.
+		"/api/v1/registries/builtin",
 	}
 	snapshot := func() map[string]string {
 		out := map[string]string{}
 		for _, p := range bObjects {
 			out[p] = fmt.Sprint(tn.revision(t, p))
 		}
-		for _, list := range []string{"events", "hosts", "registrationtokens"} {
+		for _, list := range []string{"events", "hosts", "registrationtokens", "profiles"} {
 			p := "/api/v1/projects/" + b + "/" + list
 			out[p] = strings.Join(listNames(t, c.expect(t, 200, call{method: "GET", path: p, token: tn.admin})), ",")
 		}
 		return out
 	}
 	before := snapshot()
-	bNames := []string{b, "b-rt", "b-host", "b-pending", "b-admin", "b-site"}
+	bNames := []string{b, "b-rt", "b-host", "b-pending", "b-admin", "b-site", "b-profile"}
 
 	// Plausible bodies, by operation: what an attacker in A would send.
 	bodies := map[string][]any{
@@ -134,6 +141,18 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 		"createRegistrationToken": {obj{"metadata": obj{"name": "sneaky"}, "spec": obj{"maxUses": 100}}},
 		"registerHost":            {obj{"metadata": obj{"name": "sneaky-host"}}},
 		"patchHost":               {obj{"metadata": obj{"revision": tn.revision(t, "/api/v1/projects/"+b+"/hosts/b-host"), "labels": obj{"owner": "tenant-a"}}}},
+		"createProfile":           {addonProfile("sneaky"), addonProfile("b-profile")},
+		"updateProfile": {func() obj {
+			p := addonProfile("b-profile")
+			p["metadata"] = obj{"revision": tn.revision(t, "/api/v1/projects/"+b+"/profiles/b-profile/1.0.0")}
+			p["spec"].(obj)["description"] = "taken over"
+			return p
+		}()},
+		"cloneProfile":   {obj{"name": "sneaky"}, obj{"version": "9.0.0"}},
+		"bumpProfile":    {obj{"part": "patch"}},
+		"renderProfile":  {obj{}, obj{"variables": obj{"site": "x"}}},
+		"createRegistry": {obj{"metadata": obj{"name": "sneaky"}, "spec": obj{"type": "helm", "url": "https://charts.example.com"}}},
+		"updateRegistry": {obj{"metadata": obj{"revision": tn.revision(t, "/api/v1/registries/builtin")}, "spec": obj{"type": "helm", "url": "https://charts.example.com"}}},
 		"createAPIToken": {
 			obj{"metadata": obj{"name": "sneaky"}, "spec": obj{"roles": []obj{{"project": b, "role": "viewer"}}}},
 			obj{"metadata": obj{"name": "sneaky"}, "spec": obj{"roles": []obj{{"project": a, "role": "viewer"}, {"project": b, "role": "admin"}}}},
@@ -179,6 +198,25 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 		for who, token := range aTokens {
 			t.Run(who+" "+id, func(t *testing.T) {
 				for _, bd := range body {
+					if hubWide(o.path) {
+						// Registries and packs belong to no project: every
+						// token reads them, only hub admins change them.
+						path := strings.NewReplacer("{registry}", "builtin", "{name}", "builtin").Replace(o.path)
+						if strings.HasPrefix(o.path, "/api/v1/packs/") {
+							path = strings.NewReplacer("{registry}", "builtin", "{name}", "k3s").Replace(o.path)
+						}
+						if o.method != http.MethodGet {
+							c.expectError(t, http.StatusForbidden, v1.CodeForbidden, "", call{method: o.method, path: path, token: token, body: bd})
+							continue
+						}
+						ans := c.expect(t, 200, call{method: o.method, path: path, token: token})
+						for _, n := range bNames {
+							if strings.Contains(string(ans.body), `"`+n+`"`) {
+								t.Errorf("%s: %s shows %q: %s", who, o, n, ans.body)
+							}
+						}
+						continue
+					}
 					if !strings.Contains(o.path, "{") {
 						if o.method != http.MethodGet {
 							refused(t, who, call{method: o.method, path: o.path, token: token, body: bd})
@@ -197,8 +235,11 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 					// Every path parameter pointed at B: the project, and
 					// each kind of B object the path can name.
 					targets := []map[string]string{{"project": b, "name": "b-rt", "id": "b-host"}, {"project": b, "name": "b-rt", "id": "b-pending"}}
-					if strings.HasPrefix(o.path, "/api/v1/tokens/") {
+					switch {
+					case strings.HasPrefix(o.path, "/api/v1/tokens/"):
 						targets = []map[string]string{{"name": "b-admin"}}
+					case strings.Contains(o.path, "/profiles/"):
+						targets = []map[string]string{{"project": b, "name": "b-profile", "version": "1.0.0"}, {"project": b, "name": "b-profile", "version": "latest"}}
 					}
 					done := map[string]bool{}
 					for _, tg := range targets {
@@ -434,5 +475,24 @@ func TestIntegrationDeletedProjectLeavesNoAccess(t *testing.T) {
 	}
 	if got := listNames(t, c.expect(t, 200, call{method: "GET", path: pp + "/events", token: tn.admin})); len(got) != 0 {
 		t.Errorf("the new project shows %d events of the deleted one", len(got))
+	}
+}
+
+// hubWide reports whether a route is about objects of no project
+// (registries and packs).
+func hubWide(path string) bool {
+	return strings.HasPrefix(path, "/api/v1/registries") || strings.HasPrefix(path, "/api/v1/packs")
+}
+
+// addonProfile is a small valid profile version 1.0.0 on the built-in
+// catalog.
+func addonProfile(name string) obj {
+	return obj{
+		"metadata": obj{"name": name},
+		"spec": obj{
+			"type": "addon", "version": "1.0.0",
+			"layers":    []obj{{"pack": "metrics-server", "version": "3.x", "values": "site: {{ .Vars.site }}\n"}},
+			"variables": []obj{{"name": "site", "type": "string", "default": "lab"}},
+		},
 	}
 }

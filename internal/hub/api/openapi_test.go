@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/internal/catalog"
 	"github.com/outpost-edge/outpost/internal/hub/api"
 	"github.com/outpost-edge/outpost/internal/hub/objects"
 	"github.com/outpost-edge/outpost/internal/hub/store/sqlite"
@@ -709,7 +711,7 @@ func TestIntegrationOpenAPI(t *testing.T) {
 			if !c.doc.secured(o) {
 				continue
 			}
-			path := strings.NewReplacer("{project}", project, "{name}", "nothing", "{id}", "nothing").Replace(o.path)
+			path := strings.NewReplacer("{project}", project, "{name}", "nothing", "{id}", "nothing", "{registry}", "nothing", "{version}", "1.0.0").Replace(o.path)
 			var body any
 			if o.op.RequestBody != nil {
 				body = obj{}
@@ -786,7 +788,7 @@ func TestIntegrationOpenAPI(t *testing.T) {
 			if o.op.RequestBody == nil {
 				continue
 			}
-			path := strings.NewReplacer("{project}", project, "{name}", "big", "{id}", "big").Replace(o.path)
+			path := strings.NewReplacer("{project}", project, "{name}", "big", "{id}", "big", "{registry}", "big", "{version}", "1.0.0").Replace(o.path)
 			c.expectError(t, 413, v1.CodeTooLarge, "", call{method: o.method, path: path, token: admin,
 				body: obj{"metadata": obj{"name": "big", "labels": obj{"filler": big}}}, offDoc: true})
 		}
@@ -1113,6 +1115,8 @@ func TestIntegrationOpenAPI(t *testing.T) {
 		c.expect(t, 204, call{method: "DELETE", path: pp + "/registrationtokens/spare", token: ciToken})
 	})
 
+	t.Run("modeling", func(t *testing.T) { testModeling(t, c, admin, ciToken, project) })
+
 	t.Run("delete", func(t *testing.T) {
 		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/tokens/ci", token: admin})
 		c.expectError(t, 401, v1.CodeUnauthenticated, "", call{method: "GET", path: "/api/v1/whoami", token: ciToken})
@@ -1143,23 +1147,45 @@ func TestIntegrationOpenAPIRoutes(t *testing.T) {
 		documented[o.String()] = o.op.OperationID
 	}
 
+	// Routes are registered in several files of the package (user.go,
+	// modeling.go, routes.go, …): read every one that is not a test, so a
+	// route added in a new file is held against the document too.
 	served := map[string]string{} // "METHOD /path" → handler method ("" outside UserAPI)
-	userGo, err := os.ReadFile("user.go")
+	sources, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile(`\bh\("([A-Z]+) (/[^"]*)", a\.(\w+)\)`).FindAllStringSubmatch(string(userGo), -1) {
-		served[m[1]+" "+m[2]] = m[3]
+	userRoute := regexp.MustCompile(`\bh\("([A-Z]+) (/[^"]*)", a\.(\w+)\)`)
+	muxRoute := regexp.MustCompile(`mux\.\w+\("([A-Z]+) (/api/[^"]*)"`)
+	perFile := map[string]int{}
+	for _, f := range sources {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range userRoute.FindAllStringSubmatch(string(src), -1) {
+			served[m[1]+" "+m[2]] = m[3]
+			perFile[f]++
+		}
+		for _, m := range muxRoute.FindAllStringSubmatch(string(src), -1) {
+			if _, ok := served[m[1]+" "+m[2]]; !ok {
+				served[m[1]+" "+m[2]] = ""
+			}
+			perFile[f]++
+		}
 	}
-	if len(served) < 10 {
-		t.Fatalf("found only %d routes in user.go; has UserAPI.Register changed shape? Update the pattern.", len(served))
+	// The patterns must still match how routes are written: the files
+	// known to hold routes must yield them.
+	for _, f := range []string{"user.go", "modeling.go", "routes.go"} {
+		if perFile[f] == 0 {
+			t.Fatalf("found no routes in %s; has the way routes are registered changed? Update the patterns.", f)
+		}
 	}
-	routesGo, err := os.ReadFile("routes.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile(`mux\.\w+\("([A-Z]+) (/api/[^"]*)"`).FindAllStringSubmatch(string(routesGo), -1) {
-		served[m[1]+" "+m[2]] = ""
+	if len(served) < 30 {
+		t.Fatalf("found only %d routes; has the way routes are registered changed? Update the patterns.", len(served))
 	}
 
 	for route, handler := range served {
@@ -1191,7 +1217,7 @@ func TestIntegrationOpenAPIRoutes(t *testing.T) {
 		return resp.StatusCode == 405 || resp.StatusCode == 404 && strings.HasPrefix(e.Message, "no route"), resp.StatusCode, data
 	}
 	for _, o := range d.operations() {
-		path := strings.NewReplacer("{project}", "no-such-project", "{name}", "no-such-name", "{id}", "no-such-host").Replace(o.path)
+		path := strings.NewReplacer("{project}", "no-such-project", "{name}", "no-such-name", "{id}", "no-such-host", "{registry}", "no-such-registry", "{version}", "1.0.0").Replace(o.path)
 		if miss, status, data := noRoute(o.method, path); miss {
 			t.Errorf("%s: no handler (%d %s)", o, status, data)
 		}
@@ -1321,4 +1347,613 @@ func TestIntegrationRegistrationTokenWatch(t *testing.T) {
 	check(v1.WatchAdded, "rt-2", v1.TokenActive)
 	c.expect(t, 200, call{method: "POST", path: pp + "/registrationtokens/rt-1/revoke", token: admin})
 	check(v1.WatchModified, "rt-1", v1.TokenRevoked)
+}
+
+// ---------------------------------------------------------------------------
+// The modeling API: registries, packs, profiles.
+
+// helmRepo is a Helm chart repository whose index a test can change.
+type helmRepo struct {
+	*httptest.Server
+	mu    sync.Mutex
+	index string
+}
+
+func newHelmRepo(t testing.TB, index string) *helmRepo {
+	r := &helmRepo{index: index}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/index.yaml" {
+			http.NotFound(w, req)
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-yaml")
+		io.WriteString(w, r.index)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *helmRepo) set(index string) {
+	r.mu.Lock()
+	r.index = index
+	r.mu.Unlock()
+}
+
+const agentDigest = "9a6968c9efd5650510d8253dca227a4c191bc7457c01ffdcc2af877f11dcb194"
+
+// agentIndex is a Helm index as `helm repo index` writes it, with entries
+// a registry must leave out: a library chart and a version that is not
+// MAJOR.MINOR.PATCH.
+func agentIndex(extra string) string {
+	return `apiVersion: v1
+entries:
+  edge-agent:
+` + extra + `  - apiVersion: v2
+    name: edge-agent
+    version: 1.2.0
+    appVersion: "1.2"
+    description: The site agent
+    kubeVersion: ">=1.28.0-0"
+    digest: ` + agentDigest + `
+    urls:
+    - edge-agent-1.2.0.tgz
+  - apiVersion: v2
+    name: edge-agent
+    version: 1.1.0
+    description: An older site agent
+    urls:
+    - https://mirror.example.com/charts/edge-agent-1.1.0.tgz
+  helpers:
+  - apiVersion: v2
+    name: helpers
+    type: library
+    version: 0.1.0
+    urls:
+    - helpers-0.1.0.tgz
+  snapshot:
+  - apiVersion: v2
+    name: snapshot
+    version: latest
+    urls:
+    - snapshot.tgz
+generated: "2025-01-01T00:00:00Z"
+`
+}
+
+// newestOn is the newest version of a pack that is not deprecated and
+// starts with prefix: what a train such as 1.30.x must resolve to.
+func newestOn(pk v1.Pack, prefix string) string {
+	best := ""
+	for _, v := range pk.Spec.Versions {
+		if !v.Deprecated && strings.HasPrefix(v.Version, prefix) && (best == "" || catalog.Newer(v.Version, best)) {
+			best = v.Version
+		}
+	}
+	return best
+}
+
+func layerNames(rp v1.RenderedProfile) []string {
+	var out []string
+	for _, l := range rp.Layers {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+func resolvedOf(cp v1.ClusterProfile, layer string) string {
+	for _, r := range cp.Status.Resolved {
+		if r.Layer == layer {
+			return r.Version
+		}
+	}
+	return ""
+}
+
+// testModeling walks the modeling routes in project as a hub admin (admin)
+// and an editor of the project (editor): registries from a Helm repository
+// served by the test, the packs they bring next to the built-in catalog,
+// and a full profile through its life: render, update, publish, clone,
+// bump, trains that move when the registry gains a version.
+func testModeling(t *testing.T, c *checker, admin, editor, project string) {
+	pp := "/api/v1/projects/" + project
+	repo := newHelmRepo(t, agentIndex(""))
+	viewer := decode[v1.APIToken](t, c.expect(t, 201, call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+		"metadata": obj{"name": "plant-viewer"}, "spec": obj{"roles": []obj{{"project": project, "role": "viewer"}}},
+	}})).Token
+
+	t.Run("registries", func(t *testing.T) {
+		l := decode[v1.List[v1.Registry]](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/registries", token: viewer}))
+		if got := names(ptrs(l.Items)); !slices.Equal(got, []string{"builtin"}) {
+			t.Fatalf("registries at start = %v, want [builtin]", got)
+		}
+		b := decode[v1.Registry](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/registries/builtin", token: editor}))
+		if b.Spec.Type != v1.RegistryBuiltin || b.Status.LastSync == nil || b.Status.Packs < 5 || b.Status.Versions <= b.Status.Packs || b.Status.CatalogHash == "" {
+			t.Errorf("built-in registry = %+v", b)
+		}
+
+		created := decode[v1.Registry](t, c.expect(t, 201, call{method: "POST", path: "/api/v1/registries", token: admin, body: obj{
+			"apiVersion": v1.APIVersion, "kind": v1.KindRegistry,
+			"metadata": obj{"name": "lab", "labels": obj{"owner": "platform"}},
+			"spec":     obj{"type": "helm", "url": repo.URL, "syncInterval": "0"},
+		}}))
+		if created.Status.LastSync == nil || created.Status.LastError != "" || created.Status.Packs != 1 || created.Status.Versions != 2 || created.Metadata.Labels["owner"] != "platform" {
+			t.Errorf("created registry status = %+v", created.Status)
+		}
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: "/api/v1/registries", token: admin, body: obj{
+			"metadata": obj{"name": "lab"}, "spec": obj{"type": "helm", "url": repo.URL},
+		}})
+		for _, bad := range []struct {
+			field  string
+			spec   obj
+			offDoc bool
+		}{
+			{"spec.type", obj{"type": "builtin"}, false},
+			{"spec.type", obj{"type": "git", "url": repo.URL}, true},
+			{"spec.url", obj{"type": "helm"}, false},
+			{"spec.url", obj{"type": "helm", "url": "ftp://charts.example.com"}, false},
+			{"spec.url", obj{"type": "pack-index", "url": repo.URL, "directory": "/srv/packs"}, false},
+			{"spec.directory", obj{"type": "helm", "url": repo.URL, "directory": "/srv/packs"}, false},
+			{"spec.syncInterval", obj{"type": "helm", "url": repo.URL, "syncInterval": "5s"}, false},
+		} {
+			c.expectError(t, 422, v1.CodeInvalid, bad.field, call{method: "POST", path: "/api/v1/registries", token: admin, offDoc: bad.offDoc,
+				body: obj{"metadata": obj{"name": "bad"}, "spec": bad.spec}})
+		}
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "POST", path: "/api/v1/registries", token: admin, body: obj{
+			"metadata": obj{"name": "Lab_2"}, "spec": obj{"type": "helm", "url": repo.URL},
+		}})
+		// Registries are hub-wide: project roles do not change them.
+		for _, tok := range []string{editor, viewer} {
+			c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: "/api/v1/registries", token: tok, body: obj{
+				"metadata": obj{"name": "mine"}, "spec": obj{"type": "helm", "url": repo.URL},
+			}})
+			c.expectError(t, 403, v1.CodeForbidden, "", call{method: "PUT", path: "/api/v1/registries/lab", token: tok, body: obj{
+				"metadata": obj{"revision": created.Metadata.Revision}, "spec": obj{"type": "helm", "url": "https://elsewhere.example.com"},
+			}})
+			c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: "/api/v1/registries/lab/sync", token: tok})
+			c.expectError(t, 403, v1.CodeForbidden, "", call{method: "DELETE", path: "/api/v1/registries/lab", token: tok})
+		}
+
+		// A registry that cannot be read is still made; its status says why.
+		gone := httptest.NewServer(http.NotFoundHandler())
+		goneURL := gone.URL
+		gone.Close()
+		broken := decode[v1.Registry](t, c.expect(t, 201, call{method: "POST", path: "/api/v1/registries", token: admin, body: obj{
+			"metadata": obj{"name": "broken"}, "spec": obj{"type": "pack-index", "url": goneURL},
+		}}))
+		if broken.Status.LastError == "" || broken.Status.LastErrorAt == nil || broken.Status.LastSync != nil || broken.Status.Packs != 0 {
+			t.Errorf("registry that cannot be read: status %+v", broken.Status)
+		}
+		synced := decode[v1.Registry](t, c.expect(t, 200, call{method: "POST", path: "/api/v1/registries/broken/sync", token: admin}))
+		if synced.Status.LastError == "" || synced.Status.LastErrorAt == nil || synced.Status.LastErrorAt.Before(*broken.Status.LastErrorAt) {
+			t.Errorf("sync of a registry that cannot be read: status %+v", synced.Status)
+		}
+		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/registries/broken", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: "/api/v1/registries/broken", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/registries/broken", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: "/api/v1/registries/broken/sync", token: admin})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "DELETE", path: "/api/v1/registries/builtin", token: admin})
+
+		// Update: spec and labels replace the stored ones, with the revision read.
+		up := decode[v1.Registry](t, c.expect(t, 200, call{method: "PUT", path: "/api/v1/registries/lab", token: admin, body: obj{
+			"metadata": obj{"revision": created.Metadata.Revision, "labels": obj{"owner": "edge-team"}},
+			"spec":     obj{"type": "helm", "url": repo.URL + "/index.yaml", "syncInterval": "30m"},
+		}}))
+		if up.Metadata.Revision <= created.Metadata.Revision || up.Spec.SyncInterval != "30m" || up.Metadata.Labels["owner"] != "edge-team" || up.Status.Packs != 1 || up.Status.LastError != "" {
+			t.Errorf("updated registry = %+v", up)
+		}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PUT", path: "/api/v1/registries/lab", token: admin, body: obj{
+			"metadata": obj{"revision": created.Metadata.Revision}, "spec": obj{"type": "helm", "url": repo.URL},
+		}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.revision", call{method: "PUT", path: "/api/v1/registries/lab", token: admin, offDoc: true, body: obj{
+			"metadata": obj{}, "spec": obj{"type": "helm", "url": repo.URL},
+		}})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "PUT", path: "/api/v1/registries/nothing", token: admin, body: obj{
+			"metadata": obj{"revision": 1}, "spec": obj{"type": "helm", "url": repo.URL},
+		}})
+
+		// Every token reads registries, so what it reads must not carry the
+		// credentials a registry's URL may hold; the packs do not either.
+		c.expect(t, 201, call{method: "POST", path: "/api/v1/registries", token: admin, body: obj{
+			"metadata": obj{"name": "private"}, "spec": obj{"type": "helm", "url": strings.Replace(repo.URL, "http://", "http://robot:s3cret-pass@", 1)},
+		}})
+		for _, path := range []string{"/api/v1/registries", "/api/v1/registries/private", "/api/v1/packs?registry=private"} {
+			if a := c.expect(t, 200, call{method: "GET", path: path, token: viewer}); strings.Contains(string(a.body), "s3cret-pass") {
+				t.Errorf("BUG: GET %s shows a viewer the registry's password: %s", path, a.body)
+			}
+		}
+		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/registries/private", token: admin})
+	})
+
+	var k3s v1.Pack
+	t.Run("packs", func(t *testing.T) {
+		all := decode[v1.List[v1.Pack]](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/packs", token: viewer}))
+		got := names(ptrs(all.Items))
+		for _, want := range []string{"builtin/ubuntu", "builtin/k3s", "builtin/calico", "builtin/local-path", "builtin/metrics-server", "lab/edge-agent"} {
+			if !slices.Contains(got, want) {
+				t.Errorf("packs %v lack %s", got, want)
+			}
+		}
+		for _, f := range []struct {
+			query string
+			want  []string
+		}{
+			{"registry=lab", []string{"lab/edge-agent"}},
+			{"registry=builtin&layer=os&name=ubuntu", []string{"builtin/ubuntu"}},
+			{"type=helm&name=agent", []string{"lab/edge-agent"}},
+			{"layer=cni&name=calico", []string{"builtin/calico"}},
+			{"name=no-such-pack", []string{}},
+		} {
+			l := decode[v1.List[v1.Pack]](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/packs?" + f.query, token: editor}))
+			if got := names(ptrs(l.Items)); !slices.Equal(got, f.want) {
+				t.Errorf("packs?%s = %v, want %v", f.query, got, f.want)
+			}
+		}
+
+		k3s = decode[v1.Pack](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/packs/builtin/k3s", token: viewer}))
+		if k3s.Spec.Layer != v1.LayerK8s || k3s.Spec.Type != v1.PackDistro || newestOn(k3s, "1.30.") == "" {
+			t.Fatalf("builtin/k3s = %+v, want a k8s distro with 1.30 versions", k3s.Spec)
+		}
+		for i, v := range k3s.Spec.Versions {
+			if i > 0 && catalog.Newer(v.Version, k3s.Spec.Versions[i-1].Version) {
+				t.Errorf("k3s versions are not newest first: %s after %s", v.Version, k3s.Spec.Versions[i-1].Version)
+			}
+			if v.KubernetesVersion == "" || len(v.Artifacts) == 0 || !slices.ContainsFunc(v.Presets, func(p v1.Preset) bool { return p.Name == "external-cni" }) {
+				t.Errorf("k3s %s: kubernetesVersion %q, %d artifacts, presets %v", v.Version, v.KubernetesVersion, len(v.Artifacts), v.Presets)
+			}
+		}
+
+		// The Helm repository: one pack per installable chart.
+		agent := decode[v1.Pack](t, c.expect(t, 200, call{method: "GET", path: "/api/v1/packs/lab/edge-agent", token: viewer}))
+		want := v1.PackSpec{Name: "edge-agent", Registry: "lab", Description: "The site agent", Layer: v1.LayerAddon, Type: v1.PackHelm, Versions: []v1.PackVersion{
+			{
+				Version:     "1.2.0",
+				Constraints: &v1.Constraints{Kubernetes: ">=1.28.0-0"},
+				Chart:       &v1.ChartRef{Repository: repo.URL, Name: "edge-agent", Version: "1.2.0", Digest: agentDigest},
+				Artifacts:   []v1.Artifact{{Name: "edge-agent-1.2.0.tgz", URL: repo.URL + "/edge-agent-1.2.0.tgz", SHA256: agentDigest}},
+			},
+			{Version: "1.1.0", Chart: &v1.ChartRef{Repository: repo.URL, Name: "edge-agent", Version: "1.1.0"}},
+		}}
+		if !reflect.DeepEqual(agent.Spec, want) {
+			got, _ := json.MarshalIndent(agent.Spec, "", "  ")
+			exp, _ := json.MarshalIndent(want, "", "  ")
+			t.Errorf("lab/edge-agent =\n%s\nwant\n%s", got, exp)
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/packs/lab/helpers", token: viewer})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/packs/lab/snapshot", token: viewer})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/packs/nowhere/k3s", token: viewer})
+	})
+
+	k3sTrain := newestOn(k3s, "1.30.")
+	profile := func(name, version string) obj {
+		return obj{
+			"apiVersion": v1.APIVersion, "kind": v1.KindClusterProfile,
+			"metadata": obj{"name": name, "labels": obj{"tier": "edge"}},
+			"spec": obj{
+				"type": "full", "version": version, "description": "Ubuntu, k3s on 1.30, Calico, local-path and the site agent",
+				"layers": []obj{
+					{"pack": "ubuntu", "version": "24.04.x"},
+					{"pack": "k3s", "version": "1.30.x", "presets": []string{"disable-traefik"}, "values": "config:\n  node-label:\n    - site={{ .Vars.site }}\n"},
+					{"name": "cni", "pack": "calico", "version": "3.x"},
+					{"pack": "local-path", "registry": "builtin", "version": "0.0.30"},
+					{"name": "agent", "pack": "edge-agent", "registry": "lab", "version": "1.x", "values": "replicas: 2\n",
+						"manifests": []obj{{"name": "site-ns", "content": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: site-{{ .Vars.site }}\n"}}},
+				},
+				"variables": []obj{
+					{"name": "site", "type": "string", "default": "lab", "regex": "[a-z]+"},
+					{"name": "vip", "type": "ipv4", "default": "10.20.0.10"},
+				},
+			},
+		}
+	}
+
+	var cp v1.ClusterProfile
+	t.Run("profiles", func(t *testing.T) {
+		cp = decode[v1.ClusterProfile](t, c.expect(t, 201, call{method: "POST", path: pp + "/profiles", token: editor, body: profile("edge-k3s", "1.0.0")}))
+		if cp.Metadata.Name != "edge-k3s" || cp.Metadata.Project != project || cp.Metadata.Revision == 0 || cp.Spec.Published || cp.Metadata.Labels["tier"] != "edge" {
+			t.Errorf("created profile = %+v", cp)
+		}
+		if got := []string{cp.Spec.Layers[0].Name, cp.Spec.Layers[1].Name, cp.Spec.Layers[2].Name}; !slices.Equal(got, []string{"ubuntu", "k3s", "cni"}) {
+			t.Errorf("layer names %v: an unnamed layer is named after its pack", got)
+		}
+		if resolvedOf(cp, "k3s") != k3sTrain || resolvedOf(cp, "agent") != "1.2.0" || resolvedOf(cp, "local-path") != "0.0.30" || len(cp.Status.Resolved) != 5 {
+			t.Errorf("status.resolved = %+v, want k3s at %s and agent at 1.2.0", cp.Status.Resolved, k3sTrain)
+		}
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: pp + "/profiles", token: editor, body: profile("edge-k3s", "1.0.0")})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: "/api/v1/projects/nowhere/profiles", token: admin, body: profile("edge-k3s", "1.0.0")})
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: pp + "/profiles", token: viewer, body: profile("edge-k3s", "2.0.0")})
+
+		// Validation names the layer and field.
+		layers := func(l ...obj) obj {
+			return obj{"metadata": obj{"name": "broken"}, "spec": obj{"type": "addon", "version": "1.0.0", "layers": l}}
+		}
+		for _, bad := range []struct {
+			field string
+			body  obj
+		}{
+			{"spec.layers[calico].pack", layers(obj{"pack": "calico", "version": "3.x"})},
+			{"spec.layers[nope].pack", layers(obj{"pack": "nope", "version": "1.0.0"})},
+			{"spec.layers[agent].version", layers(obj{"name": "agent", "pack": "edge-agent", "registry": "lab", "version": "9.x"})},
+			{"spec.layers[agent].values", layers(obj{"name": "agent", "pack": "edge-agent", "registry": "lab", "version": "1.x", "values": "a: {{ .Vars.nope }}\n"})},
+			{"spec.version", obj{"metadata": obj{"name": "broken"}, "spec": obj{"type": "addon", "version": "1.2", "layers": []obj{{"pack": "edge-agent", "registry": "lab", "version": "1.x"}}}}},
+			{"spec.layers", obj{"metadata": obj{"name": "broken"}, "spec": obj{"type": "full", "version": "1.0.0", "layers": []obj{{"pack": "k3s", "version": "1.30.x"}}}}},
+		} {
+			c.expectError(t, 422, v1.CodeInvalid, bad.field, call{method: "POST", path: pp + "/profiles", token: editor, body: bad.body})
+		}
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "POST", path: pp + "/profiles", token: editor, offDoc: true,
+			body: obj{"metadata": obj{"name": "x"}, "spec": obj{"type": "addon", "version": "1.0.0", "layers": []obj{{"pack": "edge-agent", "chart": "x"}}}}})
+
+		// Reads: the list, one profile's versions, one version, latest.
+		if got := names(ptrs(decode[v1.List[v1.ClusterProfile]](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles", token: viewer})).Items)); !slices.Equal(got, []string{"edge-k3s"}) {
+			t.Errorf("profiles = %v", got)
+		}
+		c.expect(t, 200, call{method: "GET", path: pp + "/profiles?name=edge-k3s", token: viewer})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/profiles?name=nothing", token: viewer})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/profiles/nothing", token: viewer})
+		if got := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/edge-k3s/latest", token: viewer})); got.Spec.Version != "1.0.0" || got.Metadata.Revision != cp.Metadata.Revision {
+			t.Errorf("latest = %s at %d", got.Spec.Version, got.Metadata.Revision)
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/profiles/edge-k3s/9.9.9", token: viewer})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/profiles/nothing/latest", token: viewer})
+	})
+
+	t.Run("render", func(t *testing.T) {
+		rp := decode[v1.RenderedProfile](t, c.expect(t, 200, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/render", token: viewer,
+			body: obj{"variables": obj{"site": "berlin"}}}))
+		if !slices.Equal(layerNames(rp), []string{"ubuntu", "k3s", "cni", "local-path", "agent"}) || rp.Profile != "edge-k3s" || rp.Version != "1.0.0" || rp.Type != "full" {
+			t.Fatalf("rendered %s@%s (%s) layers %v", rp.Profile, rp.Version, rp.Type, layerNames(rp))
+		}
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(rp.Hash) {
+			t.Errorf("hash %q", rp.Hash)
+		}
+		kl := rp.Layers[1]
+		if kl.Layer != v1.LayerK8s || kl.Version != k3sTrain || kl.Train != "1.30.x" || kl.KubernetesVersion == "" || !strings.HasPrefix(k3sTrain, kl.KubernetesVersion+"+") || len(kl.Artifacts) == 0 {
+			t.Errorf("k3s layer = %+v", kl)
+		}
+		// The layer's own values, the variable, the chosen preset and the
+		// external-cni preset the calico layer switches on.
+		for _, want := range []string{"- site=berlin", "cluster-cidr: 10.42.0.0/16", "flannel-backend: none", "disable-network-policy: true", "- traefik"} {
+			if !strings.Contains(kl.Values, want) {
+				t.Errorf("k3s values lack %q:\n%s", want, kl.Values)
+			}
+		}
+		agent := rp.Layers[4]
+		if agent.Version != "1.2.0" || agent.Train != "1.x" || agent.Chart == nil || agent.Chart.Repository != repo.URL || agent.Values != "replicas: 2\n" ||
+			len(agent.Manifests) != 1 || !strings.Contains(agent.Manifests[0].Content, "name: site-berlin") {
+			t.Errorf("agent layer = %+v", agent)
+		}
+		if cni := rp.Layers[2]; cni.Layer != v1.LayerCNI || cni.Chart == nil || cni.Train != "3.x" {
+			t.Errorf("cni layer = %+v", cni)
+		}
+		if lp := rp.Layers[3]; lp.Train != "" || lp.Version != "0.0.30" || len(lp.Manifests) == 0 {
+			t.Errorf("local-path layer = %+v", lp)
+		}
+
+		again := decode[v1.RenderedProfile](t, c.expect(t, 200, call{method: "POST", path: pp + "/profiles/edge-k3s/latest/render", token: editor,
+			body: obj{"variables": obj{"site": "berlin"}}}))
+		if again.Hash != rp.Hash {
+			t.Errorf("the same render twice: hashes %s and %s", rp.Hash, again.Hash)
+		}
+		// No body: the defaults.
+		def := decode[v1.RenderedProfile](t, c.expect(t, 200, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/render", token: viewer}))
+		if def.Hash == rp.Hash || !strings.Contains(def.Layers[1].Values, "- site=lab") {
+			t.Errorf("render with default variables: hash %s, k3s values\n%s", def.Hash, def.Layers[1].Values)
+		}
+		if def.Layers[0].Hash != rp.Layers[0].Hash || def.Layers[1].Hash == rp.Layers[1].Hash {
+			t.Errorf("layer hashes: the os layer does not use the variable, the k3s layer does: %s/%s, %s/%s",
+				def.Layers[0].Hash, rp.Layers[0].Hash, def.Layers[1].Hash, rp.Layers[1].Hash)
+		}
+		cur := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/edge-k3s/1.0.0", token: viewer}))
+		// ResolvedHash names where the layers resolve (api/v1): set, and
+		// equal for two reads with no train move in between.
+		cur2 := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/edge-k3s/1.0.0", token: viewer}))
+		if cur.Status.ResolvedHash == "" || len(cur.Status.Resolved) == 0 || cur2.Status.ResolvedHash != cur.Status.ResolvedHash {
+			t.Errorf("status.resolvedHash = %q (then %q) with resolved %v", cur.Status.ResolvedHash, cur2.Status.ResolvedHash, cur.Status.Resolved)
+		}
+
+		for _, bad := range []struct {
+			field string
+			vars  obj
+		}{
+			{"variables.vip", obj{"vip": "not-an-ip"}},
+			{"variables.site", obj{"site": "Berlin 2"}},
+			{"variables.nope", obj{"nope": "x"}},
+		} {
+			c.expectError(t, 422, v1.CodeInvalid, bad.field, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/render", token: viewer, body: obj{"variables": bad.vars}})
+		}
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/render", token: viewer, offDoc: true, body: obj{"vars": obj{}}})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/profiles/edge-k3s/9.9.9/render", token: viewer})
+	})
+
+	t.Run("update and publish", func(t *testing.T) {
+		body := profile("edge-k3s", "1.0.0")
+		body["metadata"].(obj)["revision"] = cp.Metadata.Revision
+		body["spec"].(obj)["description"] = "changed before publishing"
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: viewer, body: body})
+		// The status a client sends is not the hub's to take.
+		body["status"] = obj{"resolvedHash": "forged", "resolved": []obj{{"layer": "k3s", "version": "0.0.1"}}}
+		up := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: body}))
+		if up.Spec.Description != "changed before publishing" || up.Metadata.Revision <= cp.Metadata.Revision || len(up.Status.Resolved) != 5 || resolvedOf(up, "k3s") != k3sTrain {
+			t.Errorf("updated profile = %+v", up)
+		}
+		if up.Status.ResolvedHash == "forged" {
+			t.Error("BUG: PUT stores the status.resolvedHash the client sent")
+		}
+		delete(body, "status")
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: body})
+		stale := profile("edge-k3s", "1.0.0")
+		stale["metadata"] = obj{}
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.revision", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, offDoc: true, body: stale})
+		moved := profile("edge-k3s", "1.0.1")
+		moved["metadata"].(obj)["revision"] = up.Metadata.Revision
+		c.expectError(t, 422, v1.CodeInvalid, "spec.version", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: moved})
+		renamed := profile("edge-k3s-2", "1.0.0")
+		renamed["metadata"].(obj)["revision"] = up.Metadata.Revision
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: renamed})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "PUT", path: pp + "/profiles/edge-k3s/9.9.9", token: editor, body: body})
+
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/publish", token: viewer})
+		pub := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/publish", token: editor}))
+		if !pub.Spec.Published || pub.Spec.Description != "changed before publishing" {
+			t.Errorf("published profile = %+v", pub.Spec)
+		}
+		if again := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/publish", token: editor})); !again.Spec.Published || again.Metadata.Revision != pub.Metadata.Revision {
+			t.Errorf("publishing again changed the profile: %d → %d", pub.Metadata.Revision, again.Metadata.Revision)
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/profiles/edge-k3s/9.9.9/publish", token: editor})
+
+		// A published version is frozen.
+		frozen := profile("edge-k3s", "1.0.0")
+		frozen["metadata"].(obj)["revision"] = pub.Metadata.Revision
+		frozen["spec"].(obj)["published"] = true
+		frozen["spec"].(obj)["description"] = "changed after publishing"
+		c.expectError(t, 422, v1.CodeInvalid, "spec.description", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: frozen})
+		frozen["spec"].(obj)["description"] = "changed before publishing"
+		frozen["spec"].(obj)["layers"].([]obj)[1]["version"] = k3sTrain
+		c.expectError(t, 422, v1.CodeInvalid, "spec.layers[k3s]", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: frozen})
+		unpublish := profile("edge-k3s", "1.0.0")
+		unpublish["metadata"].(obj)["revision"] = pub.Metadata.Revision
+		unpublish["spec"].(obj)["description"] = "changed before publishing"
+		c.expectError(t, 422, v1.CodeInvalid, "spec.published", call{method: "PUT", path: pp + "/profiles/edge-k3s/1.0.0", token: editor, body: unpublish})
+		if got := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/edge-k3s/1.0.0", token: viewer})); got.Metadata.Revision != pub.Metadata.Revision {
+			t.Errorf("a refused update changed the published version (revision %d → %d)", pub.Metadata.Revision, got.Metadata.Revision)
+		}
+	})
+
+	t.Run("clone and bump", func(t *testing.T) {
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/clone", token: viewer, body: obj{"name": "edge-k3s-ha"}})
+		cl := decode[v1.ClusterProfile](t, c.expect(t, 201, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/clone", token: editor, body: obj{"name": "edge-k3s-ha"}}))
+		if cl.Metadata.Name != "edge-k3s-ha" || cl.Spec.Version != "1.0.0" || cl.Spec.Published || len(cl.Spec.Layers) != 5 || cl.Spec.Description != "changed before publishing" {
+			t.Errorf("clone = %+v", cl)
+		}
+		cl2 := decode[v1.ClusterProfile](t, c.expect(t, 201, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/clone", token: editor, body: obj{"version": "2.0.0-rc.1"}}))
+		if cl2.Metadata.Name != "edge-k3s" || cl2.Spec.Version != "2.0.0-rc.1" || cl2.Spec.Published {
+			t.Errorf("clone to a new version = %+v", cl2.Spec)
+		}
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/clone", token: editor, body: obj{}})
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.name", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/clone", token: editor, body: obj{"name": "Edge_K3s"}})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.version", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/clone", token: editor, body: obj{"name": "x", "version": "two"}})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/profiles/nothing/1.0.0/clone", token: editor, body: obj{"name": "x"}})
+
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/bump", token: viewer, body: obj{"part": "minor"}})
+		b := decode[v1.ClusterProfile](t, c.expect(t, 201, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/bump", token: editor, body: obj{"part": "minor"}}))
+		if b.Spec.Version != "1.1.0" || b.Spec.Published || b.Metadata.Labels["tier"] != "edge" {
+			t.Errorf("bump minor = %s (published %v, labels %v)", b.Spec.Version, b.Spec.Published, b.Metadata.Labels)
+		}
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/bump", token: editor, body: obj{"part": "minor"}})
+		if p := decode[v1.ClusterProfile](t, c.expect(t, 201, call{method: "POST", path: pp + "/profiles/edge-k3s/1.1.0/bump", token: editor, body: obj{"part": "major"}})); p.Spec.Version != "2.0.0" {
+			t.Errorf("bump major of 1.1.0 = %s", p.Spec.Version)
+		}
+		c.expectError(t, 422, v1.CodeInvalid, "", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/bump", token: editor, offDoc: true, body: obj{"part": "huge"}})
+
+		// Versions in semantic order, latest the newest of them.
+		l := decode[v1.List[v1.ClusterProfile]](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/edge-k3s", token: viewer}))
+		var versions []string
+		for _, p := range l.Items {
+			versions = append(versions, p.Spec.Version)
+		}
+		if !slices.Equal(versions, []string{"1.0.0", "1.1.0", "2.0.0-rc.1", "2.0.0"}) {
+			t.Errorf("versions = %v", versions)
+		}
+		if latest := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/edge-k3s/latest", token: viewer})); latest.Spec.Version != "2.0.0" {
+			t.Errorf("latest = %s, want 2.0.0", latest.Spec.Version)
+		}
+
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "DELETE", path: pp + "/profiles/edge-k3s/2.0.0", token: viewer})
+		for _, v := range []string{"2.0.0", "2.0.0-rc.1", "1.1.0"} {
+			c.expect(t, 204, call{method: "DELETE", path: pp + "/profiles/edge-k3s/" + v, token: editor})
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: pp + "/profiles/edge-k3s/1.1.0", token: editor})
+	})
+
+	t.Run("trains", func(t *testing.T) {
+		repo.set(agentIndex(`  - apiVersion: v2
+    name: edge-agent
+    version: 1.3.0
+    description: The site agent
+    urls:
+    - edge-agent-1.3.0.tgz
+  - apiVersion: v2
+    name: edge-agent
+    version: 2.0.0-beta.1
+    urls:
+    - edge-agent-2.0.0-beta.1.tgz
+`))
+		synced := decode[v1.Registry](t, c.expect(t, 200, call{method: "POST", path: "/api/v1/registries/lab/sync", token: admin}))
+		if synced.Status.Versions != 4 || synced.Status.LastError != "" {
+			t.Fatalf("sync: status %+v", synced.Status)
+		}
+		// The train moves the published version's status (not its spec) and
+		// the unpublished clone's alike.
+		for _, name := range []string{"edge-k3s", "edge-k3s-ha"} {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				p := decode[v1.ClusterProfile](t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles/" + name + "/1.0.0", token: viewer}))
+				if resolvedOf(p, "agent") == "1.3.0" {
+					if resolvedOf(p, "k3s") != k3sTrain {
+						t.Errorf("%s: k3s moved to %s", name, resolvedOf(p, "k3s"))
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: status.resolved %+v; the agent layer did not move to 1.3.0", name, p.Status.Resolved)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		ev := decode[v1.List[v1.Event]](t, c.expect(t, 200, call{method: "GET", path: pp + "/events?object=" + url.QueryEscape("ClusterProfile/edge-k3s@1.0.0"), token: viewer}))
+		var reasons []string
+		moved := false
+		for _, e := range ev.Items {
+			reasons = append(reasons, e.Reason)
+			moved = moved || e.Reason == "VersionsResolved" && strings.Contains(e.Message, "agent 1.2.0 → 1.3.0")
+		}
+		if !moved || !slices.Contains(reasons, "Created") || !slices.Contains(reasons, "Published") {
+			t.Errorf("events of edge-k3s@1.0.0: %v (%+v)", reasons, ev.Items)
+		}
+		if rp := decode[v1.RenderedProfile](t, c.expect(t, 200, call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/render", token: viewer})); rp.Layers[4].Version != "1.3.0" {
+			t.Errorf("render after the train moved: agent at %s", rp.Layers[4].Version)
+		}
+
+		// A registry gone: its packs go with it, and profiles that use them
+		// say which layer lost its pack.
+		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/registries/lab", token: admin})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/packs/lab/edge-agent", token: viewer})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.layers[agent].pack", call{method: "POST", path: pp + "/profiles/edge-k3s/1.0.0/render", token: viewer})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.layers[agent].pack", call{method: "POST", path: pp + "/profiles/edge-k3s-ha/1.0.0/publish", token: editor})
+
+		for _, p := range []string{"edge-k3s-ha/1.0.0", "edge-k3s/1.0.0"} {
+			c.expect(t, 204, call{method: "DELETE", path: pp + "/profiles/" + p, token: editor})
+		}
+		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/tokens/plant-viewer", token: admin})
+	})
+}
+
+// TestIntegrationDeleteProjectWithProfiles: a project's profiles must not
+// outlive it. Deleting a project that still has profiles is refused, or the
+// profiles go with it; either way a new project of the same name starts
+// empty.
+func TestIntegrationDeleteProjectWithProfiles(t *testing.T) {
+	hub := hubtest.Start(t)
+	c := newChecker(t, hub)
+	admin := hub.AdminToken
+	const p = "plant-x"
+	pp := "/api/v1/projects/" + p
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": p}}})
+	c.expect(t, 201, call{method: "POST", path: pp + "/profiles", token: admin, body: obj{
+		"metadata": obj{"name": "agents"},
+		"spec":     obj{"type": "addon", "version": "1.0.0", "layers": []obj{{"pack": "metrics-server", "version": "3.x"}}},
+	}})
+	switch a := c.send(t, call{method: "DELETE", path: pp, token: admin}); a.status {
+	case http.StatusConflict:
+		return
+	case http.StatusNoContent:
+	default:
+		t.Fatalf("DELETE %s: %d %s", pp, a.status, a.body)
+	}
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": p}}})
+	if got := listNames(t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles", token: admin})); len(got) != 0 {
+		t.Errorf("BUG: the new project %s has the deleted one's profiles %v", p, got)
+	}
 }

@@ -2,6 +2,9 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,6 +179,7 @@ func (s *Service) UpdateProfile(ctx context.Context, p *auth.Principal, project,
 		return nil, err
 	}
 	cp.Metadata = v1.ObjectMeta{Name: name, Project: project, Labels: cp.Metadata.Labels, Revision: in.Metadata.Revision}
+	cp.Status = old.Status // status is the hub's, never the caller's
 	if err := s.validateProfile(ctx, cp); err != nil {
 		return nil, err
 	}
@@ -294,9 +298,12 @@ func (s *Service) resolveStatus(ctx context.Context, cp *v1.ClusterProfile) bool
 		}
 		resolved = append(resolved, v1.ResolvedLayerVersion{Layer: l.Name, Version: pv.Version})
 	}
-	if slices.Equal(resolved, cp.Status.Resolved) {
+	b, _ := json.Marshal(resolved)
+	sum := sha256.Sum256(b)
+	hash := hex.EncodeToString(sum[:])
+	if slices.Equal(resolved, cp.Status.Resolved) && cp.Status.ResolvedHash == hash {
 		return false
 	}
-	cp.Status.Resolved = resolved
+	cp.Status.Resolved, cp.Status.ResolvedHash = resolved, hash
 	return true
 }

@@ -101,7 +101,7 @@ func (s *Service) DeleteProject(ctx context.Context, p *auth.Principal, name str
 	if err != nil {
 		return fmt.Errorf("delete project %q: %w", name, err)
 	}
-	for _, kind := range []string{v1.KindEdgeHost, v1.KindRegistrationToken} {
+	for _, kind := range []string{v1.KindEdgeHost, v1.KindRegistrationToken, v1.KindClusterProfile, v1.KindCluster} {
 		rows, _, err := s.store.List(ctx, store.ListOptions{Kind: kind, Project: name, Limit: 1})
 		if err != nil {
 			return err

@@ -91,9 +91,26 @@ func (s *Service) ListRegistries(ctx context.Context, p *auth.Principal) (v1.Lis
 	}
 	out := v1.List[v1.Registry]{Items: make([]v1.Registry, 0, len(all)), Revision: rev}
 	for _, r := range all {
-		out.Items = append(out.Items, *r)
+		out.Items = append(out.Items, *redactRegistry(p, r))
 	}
 	return out, nil
+}
+
+// redactRegistry hides the password of a registry URL from everyone but hub
+// admins: registries are readable hub-wide, their credentials are not.
+func redactRegistry(p *auth.Principal, r *v1.Registry) *v1.Registry {
+	if p.IsHubAdmin() || r.Spec.URL == "" {
+		return r
+	}
+	u, err := url.Parse(r.Spec.URL)
+	if err != nil || u.User == nil {
+		return r
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		r.Spec.URL = u.String()
+	}
+	return r
 }
 
 // GetRegistry reads one registry.
@@ -102,7 +119,7 @@ func (s *Service) GetRegistry(ctx context.Context, p *auth.Principal, name strin
 	if err != nil {
 		return nil, fmt.Errorf("get registry %q: %w", name, err)
 	}
-	return r, nil
+	return redactRegistry(p, r), nil
 }
 
 // CreateRegistry adds a registry (hub admins only) and syncs it at once; a

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	v1 "github.com/outpost-edge/outpost/api/v1"
 	"github.com/outpost-edge/outpost/internal/errs"
 	"github.com/outpost-edge/outpost/internal/hub/objects"
+	"github.com/outpost-edge/outpost/internal/hub/secrets"
 	"github.com/outpost-edge/outpost/internal/hub/store"
 	"github.com/outpost-edge/outpost/internal/hub/watch"
 	"github.com/outpost-edge/outpost/pki"
@@ -31,6 +33,8 @@ type Config struct {
 	MaxPendingPerProject int
 	// LastSeenFlush is how often last-seen times are written in one batch.
 	LastSeenFlush time.Duration
+	// Secrets seals secrets at rest; nil makes a throwaway key (tests).
+	Secrets *secrets.Box
 }
 
 func (c *Config) defaults() {
@@ -49,16 +53,22 @@ func (c *Config) defaults() {
 	if c.LastSeenFlush <= 0 {
 		c.LastSeenFlush = 10 * time.Second
 	}
+	if c.Secrets == nil {
+		key := make([]byte, 32)
+		rand.Read(key)
+		c.Secrets, _ = secrets.New(key)
+	}
 }
 
 // Service is the hub's behaviour. It is safe for concurrent use.
 type Service struct {
-	cfg   Config
-	store store.Store
-	watch *watch.Hub
-	ca    *pki.CA
-	log   *slog.Logger
-	now   func() time.Time
+	cfg     Config
+	secrets *secrets.Box
+	store   store.Store
+	watch   *watch.Hub
+	ca      *pki.CA
+	log     *slog.Logger
+	now     func() time.Time
 
 	hosts    *hostCache
 	presence *presence
@@ -79,7 +89,7 @@ type Service struct {
 // New makes a Service. Call Start before serving.
 func New(cfg Config, s store.Store, w *watch.Hub, ca *pki.CA, log *slog.Logger) *Service {
 	cfg.defaults()
-	svc := &Service{cfg: cfg, store: s, watch: w, ca: ca, log: log, now: time.Now}
+	svc := &Service{cfg: cfg, store: s, watch: w, ca: ca, log: log, now: time.Now, secrets: cfg.Secrets}
 	svc.hosts = newHostCache()
 	svc.presence = newPresence()
 	svc.packs = newPackIndex()
