@@ -101,7 +101,7 @@ func newFakeHub(t *testing.T, serverNames ...string) *fakeHub {
 			h.http2 = false
 		}
 		h.mu.Unlock()
-		if r.Header.Get(v1.HeaderAgentProtocol) != "1" {
+		if r.Header.Get(v1.HeaderAgentProtocol) != strconv.Itoa(v1.AgentProtocolVersion) {
 			writeErr(w, 400, v1.CodeBadRequest, "no protocol header")
 			return
 		}
