@@ -242,3 +242,17 @@ type NodeReport struct {
 
 func (o *Cluster) GetObjectMeta() *ObjectMeta    { return &o.Metadata }
 func (o *NodeReport) GetObjectMeta() *ObjectMeta { return &o.Metadata }
+
+// ClusterDiff is what each host would do if a cluster spec were applied.
+type ClusterDiff struct {
+	Cluster string     `json:"cluster"`
+	Hosts   []HostDiff `json:"hosts"`
+}
+
+// HostDiff lists one host's actions, in the order it would take them; an
+// empty list means the host would do nothing.
+type HostDiff struct {
+	Host    string   `json:"host"`
+	Role    string   `json:"role,omitempty"`
+	Actions []string `json:"actions"`
+}

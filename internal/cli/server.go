@@ -57,6 +57,7 @@ several hub replicas behind a load balancer.`,
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 15*time.Second, "how often agents send heartbeats")
 	f.DurationVar(&cfg.OfflineAfter, "offline-after", 90*time.Second, "silence after which a host is Offline")
 	f.DurationVar(&cfg.AgentCertTTL, "agent-cert-ttl", 24*time.Hour, "lifetime of agent client certificates (renewed at 2/3)")
+	f.StringVar(&cfg.SecretKeyFile, "secret-key-file", os.Getenv("OUTPOST_SECRET_KEY_FILE"), "key that encrypts secrets at rest (default DATA/secret.key; share it between replicas) (env OUTPOST_SECRET_KEY_FILE)")
 	f.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "write the first admin token to this file (mode 0600) instead of printing it")
 	f.BoolVar(&cfg.Demo, "demo", false, `run a simulated demo fleet in project "demo" (simulation: real agents against simulated host roots)`)
 	f.StringVar(&logLevel, "log-level", envOr("OUTPOST_LOG_LEVEL", "info"), "debug, info, warn or error")

@@ -24,16 +24,17 @@ func TestIntegrationPostgresReplicas(t *testing.T) {
 	dir := t.TempDir()
 	dir1, dir2 := filepath.Join(dir, "r1"), filepath.Join(dir, "r2")
 	r1 := startHub(t, dir1, "--database-url", dsn)
-	// Replicas share the CA (in production: the same secret mounted on each).
+	// Replicas share the CA and the secrets key (in production: the same
+	// secrets mounted on each).
 	if err := os.MkdirAll(filepath.Join(dir2, "data", "pki"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"ca.crt", "ca.key"} {
-		b, err := os.ReadFile(filepath.Join(dir1, "data", "pki", f))
+	for _, f := range []string{"pki/ca.crt", "pki/ca.key", "secret.key"} {
+		b, err := os.ReadFile(filepath.Join(dir1, "data", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir2, "data", "pki", f), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir2, "data", f), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/outpost-edge/outpost/internal/hub/api"
+	"github.com/outpost-edge/outpost/internal/hub/secrets"
 	"github.com/outpost-edge/outpost/internal/hub/service"
 	"github.com/outpost-edge/outpost/internal/hub/store"
 	"github.com/outpost-edge/outpost/internal/hub/store/postgres"
@@ -42,6 +43,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	OfflineAfter      time.Duration
 	AgentCertTTL      time.Duration
+	// SecretKeyFile holds the key that seals secrets at rest (default
+	// DATA/secret.key); replicas sharing a database must share it.
+	SecretKeyFile string
 	// AdminTokenFile, when set, receives the first admin token (mode 0600).
 	AdminTokenFile string
 	// Demo runs a simulated demo fleet in project "demo".
@@ -88,11 +92,21 @@ func Run(ctx context.Context, cfg Config) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	keyFile := cfg.SecretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	box, err := secrets.LoadOrCreateKey(keyFile)
+	if err != nil {
+		return err
+	}
+
 	wh := watch.New(st, log)
 	svc := service.New(service.Config{
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		OfflineAfter:      cfg.OfflineAfter,
 		AgentCertTTL:      cfg.AgentCertTTL,
+		Secrets:           box,
 	}, st, wh, ca, log)
 	followerDone := make(chan error, 1)
 	go func() { followerDone <- wh.Run(runCtx) }()

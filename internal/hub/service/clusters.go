@@ -34,11 +34,14 @@ type clusterInternal struct {
 	// Pins are the versions trains resolved to ("profile/layer" → version),
 	// kept until ResolveGeneration is raised or the profile version changes.
 	Pins map[string]string `json:"pins,omitempty"`
-	// PinnedAt is the profile versions and ResolveGeneration Pins belong to.
+	// PinnedProfiles and PinnedGeneration say what Pins were resolved for.
 	PinnedProfiles   []v1.ClusterProfileRef `json:"pinnedProfiles,omitempty"`
 	PinnedGeneration int64                  `json:"pinnedGeneration,omitempty"`
 	ProvisionedOnce  bool                   `json:"provisionedOnce,omitempty"`
-	Members          []string               `json:"members,omitempty"` // hosts holding InUse for this cluster
+	// Members are the hosts holding InUse for this cluster.
+	Members []string `json:"members,omitempty"`
+	// Installed is the distro version each host last confirmed running.
+	Installed map[string]string `json:"installed,omitempty"`
 }
 
 func (s *Service) publicCluster(c *storedCluster) *v1.Cluster {

@@ -74,6 +74,7 @@ type Service struct {
 	presence *presence
 	packs    *packIndex
 	trains   *trains
+	clusters *clusterQueue
 	metrics  *collector
 	loops    sync.WaitGroup
 
@@ -94,10 +95,12 @@ func New(cfg Config, s store.Store, w *watch.Hub, ca *pki.CA, log *slog.Logger) 
 	svc.presence = newPresence()
 	svc.packs = newPackIndex()
 	svc.trains = newTrains()
+	svc.clusters = newClusterQueue()
 	svc.metrics = newCollector(svc)
 	w.OnChange(svc.hosts.apply)
 	w.OnChange(svc.packs.apply)
 	w.OnChange(svc.trains.apply)
+	w.OnChange(svc.clusters.apply)
 	return svc
 }
 
@@ -134,6 +137,11 @@ func (s *Service) Start(ctx context.Context) error {
 		defer s.loops.Done()
 		s.trainLoop(ctx)
 	}()
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		s.clusterLoop(ctx)
+	}()
 	return nil
 }
 
@@ -141,19 +149,25 @@ func (s *Service) Start(ctx context.Context) error {
 // their context ended), so the store can be closed safely.
 func (s *Service) Wait() { s.loops.Wait() }
 
-// write applies ops and feeds the hosts it wrote to the host cache at once.
+// write applies ops and feeds what it wrote to the in-memory indexes.
 func (s *Service) write(ctx context.Context, ops ...store.Op) ([]store.Object, error) {
 	_, rows, err := s.store.Write(ctx, ops...)
 	if err != nil {
 		return nil, err
 	}
+	// The in-memory indexes learn of this replica's own writes at once, so
+	// the next request sees them; the change-log follower brings the same
+	// changes again (harmless) and those of other replicas.
 	for i, op := range ops {
-		if op.Object.Kind == v1.KindEdgeHost {
-			typ := store.Updated
-			if op.Type == store.OpDelete {
-				typ = store.Deleted
-			}
+		typ := store.Updated
+		if op.Type == store.OpDelete {
+			typ = store.Deleted
+		}
+		switch op.Object.Kind {
+		case v1.KindEdgeHost:
 			s.hosts.apply(store.Change{Type: typ, Object: rows[i]})
+		case v1.KindPack:
+			s.packs.apply(store.Change{Type: typ, Object: rows[i]})
 		}
 	}
 	return rows, nil
