@@ -34,6 +34,7 @@ func (a *AgentAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+v1.AgentPathRenew, a.handle(true, a.renew))
 	mux.Handle("POST "+v1.AgentPathHeartbeat, a.handle(true, a.heartbeat))
 	mux.Handle("GET "+v1.AgentPathSpec, a.handle(true, a.spec))
+	mux.Handle("POST "+v1.AgentPathStatus, a.handle(true, a.status))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, fmt.Errorf("no route %s %s: %w", r.Method, r.URL.Path, errs.ErrNotFound))
 	})
@@ -142,5 +143,17 @@ func (a *AgentAPI) spec(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	writeJSON(w, http.StatusOK, spec)
+	return nil
+}
+
+func (a *AgentAPI) status(w http.ResponseWriter, r *http.Request) error {
+	var req v1.NodeReportSpec
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := a.svc.ReportStatus(r.Context(), agentIdentity(r), &req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -83,6 +83,7 @@ func (a *UserAPI) Register(mux *http.ServeMux) {
 	h("GET /api/v1/projects/{project}/events", a.listEvents)
 
 	a.registerModeling(h)
+	a.registerClusters(h)
 
 	// Anything else under /api/ is a JSON 404, not the console's HTML.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

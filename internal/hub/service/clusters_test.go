@@ -339,7 +339,9 @@ func TestClusterValidation(t *testing.T) {
 		{"even control plane", func(c *v1.Cluster) { c.Spec.Pools[0].Hosts = []string{"h1", "h2"}; c.Spec.VIP = "10.0.0.9" }, "spec.pools[cp].hosts"},
 		{"vip needed", func(c *v1.Cluster) { c.Spec.Pools[0].Hosts = []string{"h1", "h2", "h3"}; c.Spec.VIP = "" }, "spec.vip"},
 		{"unknown host", func(c *v1.Cluster) { c.Spec.Pools[0].Hosts = []string{"nope"} }, "spec.pools[cp].hosts[nope]"},
-		{"host twice", func(c *v1.Cluster) { c.Spec.Pools = append(c.Spec.Pools, v1.NodePool{Name: "w", Hosts: []string{"h1"}}) }, "spec.pools[w].hosts[h1]"},
+		{"host twice", func(c *v1.Cluster) {
+			c.Spec.Pools = append(c.Spec.Pools, v1.NodePool{Name: "w", Hosts: []string{"h1"}})
+		}, "spec.pools[w].hosts[h1]"},
 		{"no control plane", func(c *v1.Cluster) { c.Spec.Pools[0].ControlPlane = false }, "spec.pools"},
 		{"unknown profile", func(c *v1.Cluster) { c.Spec.Profiles[0].Version = "9.9.9" }, "spec.profiles[0]"},
 		{"bad strategy", func(c *v1.Cluster) { c.Spec.Pools[0].UpdateStrategy = "yolo" }, "spec.pools[cp].updateStrategy"},
