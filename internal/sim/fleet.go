@@ -68,6 +68,8 @@ func (f *Fleet) Run(ctx context.Context, m *Member) error {
 		UserData: f.userData(m.Labels),
 		Version:  f.Version,
 		Logger:   f.Log.With("simulated", m.Host.Hostname),
+		// Simulated hosts run their clusters on the simulated providers.
+		Simulated: true,
 	})
 	if err != nil {
 		return fmt.Errorf("simulated host %s: %w", m.Host.Hostname, err)

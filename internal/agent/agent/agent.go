@@ -14,6 +14,7 @@ import (
 	"time"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/internal/agent/engine"
 	"github.com/outpost-edge/outpost/internal/agent/hostid"
 	"github.com/outpost-edge/outpost/internal/agent/hostos"
 	"github.com/outpost-edge/outpost/internal/agent/userdata"
@@ -48,6 +49,15 @@ type Config struct {
 	// start with the cached one. It runs on the spec loop: a slow hook
 	// delays the next poll, never loses a spec.
 	OnSpec func(v1.HostSpec)
+	// Distros and Layers are the providers the cluster engine installs
+	// Kubernetes and applies layers with. Left empty, they are the
+	// simulated ones when Simulated is set; otherwise every cluster spec is
+	// reported Failed for want of a provider.
+	Distros engine.Registry[engine.Distro]
+	Layers  engine.Registry[engine.LayerApplier]
+	// Simulated makes the host a simulated one (fleet simulator, demo):
+	// nothing is installed, see internal/agent/provider/simulated.
+	Simulated bool
 }
 
 func (c *Config) setDefaults() {
@@ -115,6 +125,9 @@ type Agent struct {
 	http      *http.Client
 	transport *swapTransport
 
+	engine  *engine.Engine
+	reports *reportBox
+
 	mu     sync.Mutex
 	tls    tlsSettings
 	creds  *creds // nil until enrolled
@@ -160,6 +173,9 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Warn("ignoring stored hub CA", "error", err)
 	}
 	a.tls = tlsSettings{bootstrap: bootstrap, pinned: pinned, insecure: ud.Hub.InsecureSkipVerify}
+	if err := a.newEngine(); err != nil {
+		return nil, err
+	}
 	if c, why := a.store.loadCreds(id, a.key, pinned, time.Now()); c != nil {
 		a.setCreds(c)
 	} else {
@@ -243,7 +259,9 @@ var errReenroll = errors.New("hub no longer accepts the host certificate")
 // ctx ends, when it returns nil. It returns an error only for local
 // failures it cannot get past, such as a state directory it cannot write.
 func (a *Agent) Run(ctx context.Context) error {
-	a.log.Info("agent starting", "version", a.cfg.Version, "hub", a.hubURL, "stateDir", a.cfg.StateDir)
+	a.log.Info("agent starting", "version", a.cfg.Version, "hub", a.hubURL, "stateDir", a.cfg.StateDir, "simulated", a.cfg.Simulated)
+	stopEngine := a.startEngine(ctx)
+	defer stopEngine()
 	if c, _ := a.current(); c != nil {
 		a.log.Info("already enrolled", "project", c.project, "certificateNotAfter", c.cert.NotAfter.UTC())
 	}
@@ -289,6 +307,7 @@ func (a *Agent) session(ctx context.Context, since *int64, reauth *backoff) erro
 		func(ctx context.Context) error { return a.heartbeatLoop(ctx, reauth) },
 		func(ctx context.Context) error { return a.specLoop(ctx, since) },
 		a.renewLoop,
+		a.statusLoop,
 	} {
 		wg.Go(func() {
 			if err := loop(ctx); err != nil && ctx.Err() == nil {

@@ -114,9 +114,7 @@ func (a *Agent) loadCachedSpec() int64 {
 	a.status.SpecRevision = spec.Metadata.Revision
 	a.mu.Unlock()
 	a.log.Info("spec loaded from cache", "revision", spec.Metadata.Revision, "hash", spec.Hash)
-	if a.cfg.OnSpec != nil {
-		a.cfg.OnSpec(spec)
-	}
+	a.onSpec(spec)
 	return spec.Metadata.Revision
 }
 
@@ -186,9 +184,7 @@ func (a *Agent) takeSpec(raw []byte, since int64) (int64, error) {
 	a.status.SpecRevision = spec.Metadata.Revision
 	a.mu.Unlock()
 	a.log.Info("spec received", "revision", spec.Metadata.Revision, "hash", spec.Hash)
-	if a.cfg.OnSpec != nil {
-		a.cfg.OnSpec(spec)
-	}
+	a.onSpec(spec)
 	return spec.Metadata.Revision, nil
 }
 

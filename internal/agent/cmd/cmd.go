@@ -79,6 +79,7 @@ func readUserData(path string) (*userdata.UserData, error) {
 
 func runCmd(version string) *cobra.Command {
 	var userDataPath, rootDir, stateDir, logLevel string
+	var simulate bool
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent until SIGINT or SIGTERM",
@@ -94,11 +95,12 @@ func runCmd(version string) *cobra.Command {
 				return err
 			}
 			a, err := agent.New(agent.Config{
-				Root:     hostos.Root{Dir: rootDir},
-				UserData: ud,
-				StateDir: stateDir,
-				Version:  version,
-				Logger:   log,
+				Root:      hostos.Root{Dir: rootDir},
+				UserData:  ud,
+				StateDir:  stateDir,
+				Version:   version,
+				Logger:    log,
+				Simulated: simulate,
 			})
 			if err != nil {
 				return err
@@ -112,6 +114,7 @@ func runCmd(version string) *cobra.Command {
 	c.Flags().StringVar(&rootDir, "root", "", "directory standing for the host's / (tests, simulator); default the real host")
 	c.Flags().StringVar(&stateDir, "state-dir", "", "where identity and spec cache live (default <root>"+agent.DefaultStateDir+")")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().BoolVar(&simulate, "simulate", false, "simulation: use the simulated distro and layer providers (nothing is installed; state under <root>/var/lib/outpost-sim)")
 	_ = c.MarkFlagRequired("user-data")
 	return c
 }

@@ -357,7 +357,8 @@ func (s *Service) reconcileCluster(ctx context.Context, project, name string) er
 
 // planUpgradeTurn gives the upgrade turn to one host at a time: control
 // plane first (the init node first of all), then workers. A host whose
-// distro version changes waits for its turn; a failed upgrade keeps the turn
+// distro layer changes (version or configuration: either restarts it) waits
+// for its turn; a failed upgrade keeps the turn
 // and so stops the rollout until it recovers or the spec changes.
 func (s *Service) planUpgradeTurn(c *storedCluster, views map[string]*nodeView, ids []string, event func(string, string, string)) {
 	if c.Internal.Installed == nil {
@@ -368,7 +369,7 @@ func (s *Service) planUpgradeTurn(c *storedCluster, views map[string]*nodeView, 
 	for _, id := range ids {
 		v := views[id]
 		if v.applied && v.report.State == v1.NodeReady && v.spec.Cluster != nil && v.spec.Cluster.Distro != nil && v.spec.Cluster.UpgradeGranted && !v.spec.Cluster.Remove {
-			c.Internal.Installed[id] = v.spec.Cluster.Distro.Version
+			c.Internal.Installed[id] = v.spec.Cluster.Distro.Hash
 		}
 	}
 	for id := range c.Internal.Installed {
@@ -378,7 +379,7 @@ func (s *Service) planUpgradeTurn(c *storedCluster, views map[string]*nodeView, 
 	}
 	needs := func(v *nodeView) bool {
 		have := c.Internal.Installed[v.id]
-		return v.desired != nil && have != "" && have != v.desired.Distro.Version
+		return v.desired != nil && have != "" && have != v.desired.Distro.Hash
 	}
 	if t := c.Status.Turn; t != "" {
 		v := views[t]
@@ -405,7 +406,7 @@ func (s *Service) planUpgradeTurn(c *storedCluster, views map[string]*nodeView, 
 		for _, id := range order {
 			if needs(views[id]) {
 				c.Status.Turn = id
-				event(objects.EventNormal, "UpgradeTurn", fmt.Sprintf("host %s may upgrade now (%s → %s)", id, c.Internal.Installed[id], views[id].desired.Distro.Version))
+				event(objects.EventNormal, "UpgradeTurn", fmt.Sprintf("host %s may upgrade %s to %s now", id, views[id].desired.Distro.Pack, views[id].desired.Distro.Version))
 				break
 			}
 		}

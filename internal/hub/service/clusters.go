@@ -40,7 +40,7 @@ type clusterInternal struct {
 	ProvisionedOnce  bool                   `json:"provisionedOnce,omitempty"`
 	// Members are the hosts holding InUse for this cluster.
 	Members []string `json:"members,omitempty"`
-	// Installed is the distro version each host last confirmed running.
+	// Installed is the distro layer hash each host last confirmed running.
 	Installed map[string]string `json:"installed,omitempty"`
 }
 
