@@ -129,7 +129,21 @@ type hub struct {
 
 func startHub(t *testing.T, dir string, extra ...string) *hub {
 	t.Helper()
-	h := &hub{dir: dir, apiAddr: freePort(t), agentAddr: freePort(t)}
+	return startHubAt(t, dir, freePort(t), freePort(t), extra...)
+}
+
+// restartHub starts a hub again on the same data and addresses, as a
+// supervisor would after a crash; its agents find it where it was.
+func restartHub(t *testing.T, old *hub, extra ...string) *hub {
+	t.Helper()
+	h := startHubAt(t, old.dir, old.apiAddr, old.agentAddr, extra...)
+	h.adminToken = old.adminToken
+	return h
+}
+
+func startHubAt(t *testing.T, dir, apiAddr, agentAddr string, extra ...string) *hub {
+	t.Helper()
+	h := &hub{dir: dir, apiAddr: apiAddr, agentAddr: agentAddr}
 	args := append([]string{"server",
 		"--listen", h.apiAddr, "--agent-listen", h.agentAddr,
 		"--data-dir", filepath.Join(dir, "data"),
@@ -241,6 +255,8 @@ type agentHost struct {
 	root     string
 	userData string
 	p        *proc
+	// simulate runs the agent with the simulated distro provider.
+	simulate bool
 }
 
 // newAgentHost lays out a simulated host root (see package sim): a
@@ -280,8 +296,11 @@ func indent(s, pre string) string {
 }
 
 func (a *agentHost) start() {
-	a.p = start(a.t, "agent "+a.name, filepath.Join(a.root, "agent.log"), nil, "outpost-agent",
-		"run", "--user-data", a.userData, "--root", a.root, "--log-level", "debug")
+	args := []string{"run", "--user-data", a.userData, "--root", a.root, "--log-level", "debug"}
+	if a.simulate {
+		args = append(args, "--simulate")
+	}
+	a.p = start(a.t, "agent "+a.name, filepath.Join(a.root, "agent.log"), nil, "outpost-agent", args...)
 }
 
 func (a *agentHost) stop() { a.p.stop(syscall.SIGTERM) }
