@@ -419,3 +419,62 @@ func TestClusterDiffAndReconfigure(t *testing.T) {
 		t.Fatalf("%d layers changed, want 1", changed)
 	}
 }
+
+// A train moving after a cluster was created shows as an available update;
+// the cluster keeps its pinned version until asked to take the newest.
+func TestClusterUpdatesAvailableAndLatest(t *testing.T) {
+	f := newClusterFixture(t, "h1")
+	ctx := context.Background()
+	dir := t.TempDir()
+	writePack(t, dir, widgetPack)
+	if _, err := f.svc.CreateRegistry(ctx, admin, &v1.Registry{Metadata: v1.ObjectMeta{Name: "lab"}, Spec: v1.RegistrySpec{Type: v1.RegistryPackIndex, Directory: dir}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateProfile(ctx, admin, DefaultProject, &v1.ClusterProfile{
+		Metadata: v1.ObjectMeta{Name: "widgets"},
+		Spec:     v1.ClusterProfileSpec{Type: v1.ProfileAddon, Version: "1.0.0", Layers: []v1.ProfileLayer{{Pack: "widget", Registry: "lab", Version: "1.x"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := storeEdgeCluster([]string{"h1"}, nil)
+	c.Spec.Profiles = append(c.Spec.Profiles, v1.ClusterProfileRef{Name: "widgets", Version: "1.0.0"})
+	if _, err := f.svc.CreateCluster(ctx, admin, DefaultProject, c); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile("store-17")
+	f.report("h1", v1.NodeReady, nil)
+	widget := func() string {
+		for _, l := range f.spec("h1").Cluster.Layers {
+			if l.Name == "widget" {
+				return l.Version
+			}
+		}
+		return ""
+	}
+	if got := widget(); got != "1.0.0" {
+		t.Fatalf("widget layer %q", got)
+	}
+
+	writePack(t, dir, widgetPack+strings.Replace(widgetPack[strings.Index(widgetPack, "  - version"):], "1.0.0", "1.3.0", 1))
+	if _, err := f.svc.SyncRegistry(ctx, admin, "lab"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.svc.GetProfile(ctx, admin, DefaultProject, "widgets", "1.0.0")
+	f.svc.reResolve(ctx, p) // what the train controller does on the pack change
+	sc := f.reconcile("store-17")
+	if widget() != "1.0.0" {
+		t.Fatal("a train move upgraded a running cluster by itself")
+	}
+	if len(sc.Status.UpdatesAvailable) != 1 || sc.Status.UpdatesAvailable[0].Layer != "widgets/widget" || sc.Status.UpdatesAvailable[0].Version != "1.3.0" {
+		t.Fatalf("updates available: %+v", sc.Status.UpdatesAvailable)
+	}
+	cur, _ := f.svc.GetCluster(ctx, admin, DefaultProject, "store-17")
+	cur.Spec.ResolveGeneration++
+	if _, err := f.svc.UpdateCluster(ctx, admin, DefaultProject, "store-17", cur); err != nil {
+		t.Fatal(err)
+	}
+	sc = f.reconcile("store-17")
+	if widget() != "1.3.0" || len(sc.Status.UpdatesAvailable) != 0 {
+		t.Fatalf("after --latest: widget %s, updates %+v", widget(), sc.Status.UpdatesAvailable)
+	}
+}
