@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
 	"github.com/outpost-edge/outpost/examples"
@@ -73,6 +74,56 @@ func startDemo(ctx context.Context, svc *service.Service, agentAddr string, ca *
 	} else if _, err := svc.CreateProfile(ctx, system, DemoProject, p); err != nil && !errors.Is(err, errs.ErrAlreadyExists) {
 		log.Warn("demo profile", "err", err)
 	}
+	go demoCluster(ctx, svc, system, fleet, log)
 	log.Info("demo fleet started (simulated hosts)", "project", DemoProject, "hosts", len(sites), "dir", fleet.Dir)
 	return fleet, nil
+}
+
+// demoCluster builds a cluster on the first three simulated hosts once they
+// are Ready: one control-plane node and two workers, provisioned through the
+// real controller and agents with the simulated distro provider.
+func demoCluster(ctx context.Context, svc *service.Service, system *auth.Principal, fleet *sim.Fleet, log *slog.Logger) {
+	var ids []string
+	for i := range 3 {
+		m, err := fleet.Prepare(i, nil)
+		if err != nil {
+			return
+		}
+		ids = append(ids, m.ID)
+	}
+	// Simulation bootstrap: wait (bounded) for the demo agents to enroll.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ready := 0
+		for _, id := range ids {
+			if h, err := svc.GetHost(ctx, system, DemoProject, id); err == nil && (h.Status.State == v1.HostReady || h.Status.State == v1.HostInUse) {
+				ready++
+			}
+		}
+		if ready == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	_, err := svc.CreateCluster(ctx, system, DemoProject, &v1.Cluster{
+		Metadata: v1.ObjectMeta{Name: "store-berlin", Labels: map[string]string{"simulated": "true"}},
+		Spec: v1.ClusterSpec{
+			Profiles:  []v1.ClusterProfileRef{{Name: "store-edge", Version: "1.0.0"}},
+			Variables: map[string]string{"siteCode": "de-001"},
+			Pools: []v1.NodePool{
+				{Name: "control-plane", ControlPlane: true, AllowWorkloads: true, Hosts: ids[:1]},
+				{Name: "workers", Hosts: ids[1:]},
+			},
+		},
+	})
+	if err != nil && !errors.Is(err, errs.ErrAlreadyExists) {
+		log.Warn("demo cluster", "err", err)
+	}
 }
