@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,7 @@ const (
 )
 
 // applyKinds are the kinds apply knows, in the words of its errors.
-var applyKinds = []string{v1.KindProject, v1.KindRegistrationToken, v1.KindEdgeHost, v1.KindRegistry, v1.KindClusterProfile}
+var applyKinds = []string{v1.KindProject, v1.KindRegistrationToken, v1.KindEdgeHost, v1.KindRegistry, v1.KindClusterProfile, v1.KindCluster}
 
 func newApplyCommand(o *options) *cobra.Command {
 	var files []string
@@ -48,6 +49,8 @@ applied.
   Registry           created, or its spec and labels updated (hub admins)
   ClusterProfile     the version (spec.version) created, or updated while it is
                      unpublished; a published version cannot change: bump the version
+  Cluster            created, or its spec and labels updated (the hub rolls the
+                     change out; "outpost clusters diff" shows what it would do)
 
 Objects that live in a project go to metadata.project, else to --project.
 apply prints one line per object (kind/name created, configured or
@@ -284,6 +287,8 @@ func (d *applyDoc) decode(text []byte) error {
 			obj = &v1.EdgeHost{}
 		case v1.KindRegistry:
 			obj = &v1.Registry{}
+		case v1.KindCluster:
+			obj = &v1.Cluster{}
 		case "":
 			return d.annotate(errs.Field("kind", "is required (one of %s)", strings.Join(applyKinds, ", ")))
 		default:
@@ -304,6 +309,8 @@ func (d *applyDoc) decode(text []byte) error {
 		case *v1.EdgeHost:
 			tm = o.TypeMeta
 		case *v1.Registry:
+			tm = o.TypeMeta
+		case *v1.Cluster:
 			tm = o.TypeMeta
 		}
 		if tm.APIVersion != v1.APIVersion {
@@ -401,6 +408,8 @@ func (a *applier) applyOne(ctx context.Context, d *applyDoc, project string) (ap
 		return a.applyRegistry(ctx, o)
 	case *v1.ClusterProfile:
 		return a.applyProfile(ctx, project, o)
+	case *v1.Cluster:
+		return a.applyCluster(ctx, project, o)
 	}
 	return applyResult{}, fmt.Errorf("apply does not know %T", d.obj)
 }
@@ -608,4 +617,46 @@ func (a *applier) applyProfile(ctx context.Context, project string, doc *v1.Clus
 	}
 	r.Result = applyConfigured
 	return r, nil
+}
+
+// applyCluster creates a cluster, or replaces the spec and labels of the
+// one that exists with the revision just read.
+func (a *applier) applyCluster(ctx context.Context, project string, want *v1.Cluster) (applyResult, error) {
+	name := want.Metadata.Name
+	r := applyResult{Kind: v1.KindCluster, Name: name, Project: project}
+	spec := defaultedClusterSpec(want.Spec)
+	cur, err := a.c.GetCluster(ctx, project, name)
+	if errors.Is(err, client.ErrNotFound) {
+		if _, err := a.c.CreateCluster(ctx, project, &v1.Cluster{Metadata: v1.ObjectMeta{Name: name, Labels: want.Metadata.Labels}, Spec: spec}); err != nil {
+			return r, wrap(err, "create cluster %q", name)
+		}
+		r.Result = applyCreated
+		return r, nil
+	}
+	if err != nil {
+		return r, wrap(err, "get cluster %q", name)
+	}
+	if sameJSON(cur.Spec, spec) && sameLabels(cur.Metadata.Labels, want.Metadata.Labels) {
+		r.Result = applyUnchanged
+		return r, nil
+	}
+	up := &v1.Cluster{Metadata: v1.ObjectMeta{Name: name, Labels: want.Metadata.Labels, Revision: cur.Metadata.Revision}, Spec: spec}
+	if _, err := a.c.UpdateCluster(ctx, project, up); err != nil {
+		return r, wrap(err, "update cluster %q", name)
+	}
+	r.Result = applyConfigured
+	return r, nil
+}
+
+// defaultedClusterSpec fills in what the hub defaults (a pool's update
+// strategy), so that a document that leaves it out compares equal to the
+// stored spec and applies as unchanged.
+func defaultedClusterSpec(spec v1.ClusterSpec) v1.ClusterSpec {
+	spec.Pools = slices.Clone(spec.Pools)
+	for i := range spec.Pools {
+		if spec.Pools[i].UpdateStrategy == "" {
+			spec.Pools[i].UpdateStrategy = v1.ExpandFirst
+		}
+	}
+	return spec
 }

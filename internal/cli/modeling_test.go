@@ -78,8 +78,8 @@ spec:
 		err   string
 	}{
 		{"several kinds, empty documents skipped", "---\n" + project + "---\n# nothing\n---\n" + prof, []string{"Project", "ClusterProfile"}, ""},
-		{"unknown kind", project + "---\napiVersion: outpost.dev/v1\nkind: Cluster\nmetadata:\n  name: x\n",
-			nil, `f.yaml: document 2 (Cluster x): kind: apply does not know "Cluster"`},
+		{"unknown kind", project + "---\napiVersion: outpost.dev/v1\nkind: Widget\nmetadata:\n  name: x\n",
+			nil, `f.yaml: document 2 (Widget x): kind: apply does not know "Widget"`},
 		{"no kind", "apiVersion: outpost.dev/v1\nmetadata:\n  name: x\n", nil, "f.yaml: document 1 (x): kind: is required"},
 		{"wrong apiVersion", strings.Replace(project, "outpost.dev/v1", "v1", 1), nil, `document 1 (Project plant-9): apiVersion: must be outpost.dev/v1, not "v1"`},
 		{"unknown key, with the file's line", project + "---\n" + strings.Replace(project, "  description:", "  colour: red\n  description:", 1),

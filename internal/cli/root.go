@@ -74,6 +74,7 @@ the settings are saved and used by every other command.`,
 		newBuildCommand(o),
 		newApplyCommand(o),
 		newProfilesCommand(o),
+		newClustersCommand(o),
 		newPacksCommand(o),
 		newRegistriesCommand(o),
 	)

@@ -14,7 +14,7 @@ import (
 var (
 	ErrNotFound        = errors.New("not found")
 	ErrAlreadyExists   = errors.New("already exists")
-	ErrConflict        = errors.New("conflict: the object was changed by someone else")
+	ErrConflict        = errors.New("conflict")
 	ErrInvalid         = errors.New("invalid")
 	ErrBadRequest      = errors.New("bad request")
 	ErrUnauthenticated = errors.New("unauthenticated")

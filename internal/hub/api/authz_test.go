@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/examples"
+	"github.com/outpost-edge/outpost/internal/profile"
 	"github.com/outpost-edge/outpost/internal/testutil/hubtest"
 )
 
@@ -99,15 +101,25 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 	tn.register(t, a, "a-host")
 	// B: a registration token, a pre-registered host, a host waiting for
 	// approval, and the events those made.
-	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/" + b + "/registrationtokens", token: tn.admin, body: obj{
+	bToken := decode[v1.RegistrationToken](t, c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/" + b + "/registrationtokens", token: tn.admin, body: obj{
 		"metadata": obj{"name": "b-rt"}, "spec": obj{"labels": obj{"site": "b-site"}},
-	}})
+	}})).Token
 	tn.register(t, b, "b-host")
 	tn.pending(t, b, "b-pending")
 	// Both have a profile version; B's by a name A does not use.
 	for _, pr := range [][2]string{{a, "a-profile"}, {b, "b-profile"}} {
 		c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/" + pr[0] + "/profiles", token: tn.admin, body: addonProfile(pr[1])})
 	}
+	// And B runs a cluster of a full profile on a host that enrolled.
+	newAgent(t, "b-node").mustEnroll(t, tn.hub, 200, v1.EnrollRequest{RegistrationToken: bToken, Inventory: inventory("b-node")})
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/" + b + "/profiles", token: tn.admin, body: fullProfile(t, "b-stack")})
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects/" + b + "/clusters", token: tn.admin, body: tenantCluster("b-cluster", "b-stack", "b-node")})
+	// The snapshot below must not race the cluster's controller: wait until
+	// it has claimed the host and sent the init node its spec, after which
+	// nothing moves until the host reports.
+	waitCluster(t, c, "/api/v1/projects/"+b+"/clusters/b-cluster", tn.admin, "b-cluster provisions", func(cl v1.Cluster) bool {
+		return len(cl.Status.Nodes) == 1 && cl.Status.Nodes[0].State == v1.NodeApplying
+	})
 
 	// What B looks like to its hub admin, by revision; events by name.
 	bObjects := []string{
@@ -117,6 +129,8 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 		"/api/v1/projects/" + b + "/hosts/b-pending",
 		"/api/v1/tokens/b-admin",
 		"/api/v1/projects/" + b + "/profiles/b-profile/1.0.0",
+		"/api/v1/projects/" + b + "/hosts/b-node",
+		"/api/v1/projects/" + b + "/clusters/b-cluster",
 		// Hub-wide, but no tenant may change it either.
 		"/api/v1/registries/builtin",
 	}
@@ -125,14 +139,14 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 		for _, p := range bObjects {
 			out[p] = fmt.Sprint(tn.revision(t, p))
 		}
-		for _, list := range []string{"events", "hosts", "registrationtokens", "profiles"} {
+		for _, list := range []string{"events", "hosts", "registrationtokens", "profiles", "clusters"} {
 			p := "/api/v1/projects/" + b + "/" + list
 			out[p] = strings.Join(listNames(t, c.expect(t, 200, call{method: "GET", path: p, token: tn.admin})), ",")
 		}
 		return out
 	}
 	before := snapshot()
-	bNames := []string{b, "b-rt", "b-host", "b-pending", "b-admin", "b-site", "b-profile"}
+	bNames := []string{b, "b-rt", "b-host", "b-pending", "b-admin", "b-site", "b-profile", "b-node", "b-stack", "b-cluster"}
 
 	// Plausible bodies, by operation: what an attacker in A would send.
 	bodies := map[string][]any{
@@ -148,6 +162,14 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 			p["spec"].(obj)["description"] = "taken over"
 			return p
 		}()},
+		"createCluster": {tenantCluster("sneaky", "b-stack", "b-node"), tenantCluster("b-cluster", "b-stack", "b-node")},
+		"updateCluster": {func() obj {
+			cl := tenantCluster("b-cluster", "b-stack", "b-node")
+			cl["metadata"] = obj{"revision": tn.revision(t, "/api/v1/projects/"+b+"/clusters/b-cluster"), "labels": obj{"owner": "tenant-a"}}
+			cl["spec"].(obj)["variables"] = obj{"siteCode": "xx-666"}
+			return cl
+		}()},
+		"diffCluster":    {nil, obj{"spec": tenantCluster("b-cluster", "b-stack", "b-node")["spec"]}},
 		"cloneProfile":   {obj{"name": "sneaky"}, obj{"version": "9.0.0"}},
 		"bumpProfile":    {obj{"part": "patch"}},
 		"renderProfile":  {obj{}, obj{"variables": obj{"site": "x"}}},
@@ -240,6 +262,8 @@ func TestIntegrationTenantIsolation(t *testing.T) {
 						targets = []map[string]string{{"name": "b-admin"}}
 					case strings.Contains(o.path, "/profiles/"):
 						targets = []map[string]string{{"project": b, "name": "b-profile", "version": "1.0.0"}, {"project": b, "name": "b-profile", "version": "latest"}}
+					case strings.Contains(o.path, "/clusters/"):
+						targets = []map[string]string{{"project": b, "name": "b-cluster"}}
 					}
 					done := map[string]bool{}
 					for _, tg := range targets {
@@ -350,6 +374,11 @@ func TestIntegrationRoleBoundaries(t *testing.T) {
 		{"viewer", "delete a host", "DELETE", pa + "/hosts/h-1", nil, 403},
 		{"viewer", "update the project", "PUT", pa, project, 403},
 		{"viewer", "create an API token", "POST", "/api/v1/tokens", apiToken("v-bot", role(v1.RoleViewer)), 403},
+		{"viewer", "list clusters", "GET", pa + "/clusters", nil, 200},
+		{"viewer", "create a cluster", "POST", pa + "/clusters", constant(tenantCluster("v-cluster", "stack", "h-1")), 403},
+		{"viewer", "diff a cluster", "POST", pa + "/clusters/nothing/diff", nil, 404},
+		{"viewer", "abort a cluster", "POST", pa + "/clusters/nothing/abort", nil, 403},
+		{"viewer", "delete a cluster", "DELETE", pa + "/clusters/nothing", nil, 403},
 
 		{"site-operator", "register a host", "POST", pa + "/hosts", constant(obj{"metadata": obj{"name": "so-host"}}), 201},
 		{"site-operator", "label a host", "PATCH", pa + "/hosts/h-1", labels("h-1"), 200},
@@ -358,6 +387,8 @@ func TestIntegrationRoleBoundaries(t *testing.T) {
 		{"site-operator", "create a registration token", "POST", pa + "/registrationtokens", constant(obj{"metadata": obj{"name": "so-rt"}}), 403},
 		{"site-operator", "revoke a registration token", "POST", pa + "/registrationtokens/rt-1/revoke", nil, 403},
 		{"site-operator", "create an API token", "POST", "/api/v1/tokens", apiToken("so-bot", role(v1.RoleViewer)), 403},
+		{"site-operator", "create a cluster", "POST", pa + "/clusters", constant(tenantCluster("so-cluster", "stack", "h-1")), 403},
+		{"site-operator", "delete a cluster", "DELETE", pa + "/clusters/nothing", nil, 403},
 
 		{"editor", "create a registration token", "POST", pa + "/registrationtokens", constant(obj{"metadata": obj{"name": "ed-rt"}}), 201},
 		{"editor", "revoke a registration token", "POST", pa + "/registrationtokens/ed-rt/revoke", nil, 200},
@@ -365,6 +396,9 @@ func TestIntegrationRoleBoundaries(t *testing.T) {
 		{"editor", "approve a host", "POST", pa + "/hosts/p-2/approve", nil, 200},
 		{"editor", "delete a host", "DELETE", pa + "/hosts/so-host", nil, 204},
 		{"editor", "create an API token", "POST", "/api/v1/tokens", apiToken("ed-bot", role(v1.RoleViewer)), 403},
+		// Past the role check, into validation: there is no profile "stack".
+		{"editor", "create a cluster", "POST", pa + "/clusters", constant(tenantCluster("ed-cluster", "stack", "h-1")), 422},
+		{"editor", "abort a cluster", "POST", pa + "/clusters/nothing/abort", nil, 404},
 		{"editor", "update the project", "PUT", pa, project, 403},
 		{"editor", "delete the project", "DELETE", pa, nil, 403},
 
@@ -482,6 +516,30 @@ func TestIntegrationDeletedProjectLeavesNoAccess(t *testing.T) {
 // (registries and packs).
 func hubWide(path string) bool {
 	return strings.HasPrefix(path, "/api/v1/registries") || strings.HasPrefix(path, "/api/v1/packs")
+}
+
+// fullProfile is the store-edge example profile (a full one, version
+// 1.0.0, on the built-in catalog) under name.
+func fullProfile(t testing.TB, name string) *v1.ClusterProfile {
+	t.Helper()
+	p, err := profile.Decode(examples.StoreEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Metadata.Name = name
+	return p
+}
+
+// tenantCluster is a one-node cluster of a fullProfile on host.
+func tenantCluster(name, prof, host string) obj {
+	return obj{
+		"metadata": obj{"name": name},
+		"spec": obj{
+			"profiles":  []obj{{"name": prof, "version": "1.0.0"}},
+			"variables": obj{"siteCode": "de-001"},
+			"pools":     []obj{{"name": "cp", "controlPlane": true, "hosts": []string{host}}},
+		},
+	}
 }
 
 // addonProfile is a small valid profile version 1.0.0 on the built-in

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,10 +30,12 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
+	"github.com/outpost-edge/outpost/examples"
 	"github.com/outpost-edge/outpost/internal/catalog"
 	"github.com/outpost-edge/outpost/internal/hub/api"
 	"github.com/outpost-edge/outpost/internal/hub/objects"
 	"github.com/outpost-edge/outpost/internal/hub/store/sqlite"
+	"github.com/outpost-edge/outpost/internal/profile"
 	"github.com/outpost-edge/outpost/internal/testutil/hubtest"
 	"github.com/outpost-edge/outpost/pki"
 )
@@ -1117,6 +1120,8 @@ func TestIntegrationOpenAPI(t *testing.T) {
 
 	t.Run("modeling", func(t *testing.T) { testModeling(t, c, admin, ciToken, project) })
 
+	t.Run("clusters", func(t *testing.T) { testClusters(t, c, hub, admin) })
+
 	t.Run("delete", func(t *testing.T) {
 		c.expect(t, 204, call{method: "DELETE", path: "/api/v1/tokens/ci", token: admin})
 		c.expectError(t, 401, v1.CodeUnauthenticated, "", call{method: "GET", path: "/api/v1/whoami", token: ciToken})
@@ -1956,4 +1961,567 @@ func TestIntegrationDeleteProjectWithProfiles(t *testing.T) {
 	if got := listNames(t, c.expect(t, 200, call{method: "GET", path: pp + "/profiles", token: admin})); len(got) != 0 {
 		t.Errorf("BUG: the new project %s has the deleted one's profiles %v", p, got)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Clusters: fake agents that play their part, and the cluster routes.
+
+// agentGet is agentPost for GET.
+func agentGet(t testing.TB, hub *hubtest.Hub, client *http.Client, path string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := newRequest(t, ctx, http.MethodGet, hub.AgentURL+path, nil)
+	req.Header.Set(v1.HeaderAgentProtocol, fmt.Sprint(v1.AgentProtocolVersion))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, data
+}
+
+// waitSpec long-polls the agent's spec, as the real agent does, until ok
+// holds for it.
+func (a *fakeAgent) waitSpec(t testing.TB, hub *hubtest.Hub, what string, ok func(*v1.HostSpec) bool) *v1.HostSpec {
+	t.Helper()
+	client := hub.AgentClient(a.cert)
+	var since int64
+	var last *v1.HostSpec
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		status, data := agentGet(t, hub, client, fmt.Sprintf("%s?since=%d&wait=2", v1.AgentPathSpec, since))
+		switch status {
+		case http.StatusNotModified:
+			continue
+		case http.StatusOK:
+		default:
+			t.Fatalf("spec of %s: got %d: %s", a.id, status, data)
+		}
+		var spec v1.HostSpec
+		if err := json.Unmarshal(data, &spec); err != nil {
+			t.Fatalf("spec of %s: %v: %s", a.id, err, data)
+		}
+		if spec.Metadata.Revision <= since {
+			t.Fatalf("spec of %s: revision %d answered to since=%d", a.id, spec.Metadata.Revision, since)
+		}
+		since, last = spec.Metadata.Revision, &spec
+		if ok(&spec) {
+			return a.latestSpec(t, hub, client, &spec, ok)
+		}
+	}
+	t.Fatalf("%s: the spec of %s never came (last %+v)", what, a.id, last)
+	return nil
+}
+
+// latestSpec keeps polling until the spec stays the same for a second and
+// returns the last one ok holds for: the controller may write a host's spec
+// twice in a row, and a report is only taken for the spec the host has now.
+func (a *fakeAgent) latestSpec(t testing.TB, hub *hubtest.Hub, client *http.Client, spec *v1.HostSpec, ok func(*v1.HostSpec) bool) *v1.HostSpec {
+	t.Helper()
+	for {
+		status, data := agentGet(t, hub, client, fmt.Sprintf("%s?since=%d&wait=1", v1.AgentPathSpec, spec.Metadata.Revision))
+		if status == http.StatusNotModified {
+			return spec
+		}
+		var next v1.HostSpec
+		if status != http.StatusOK || json.Unmarshal(data, &next) != nil {
+			t.Fatalf("spec of %s: got %d: %s", a.id, status, data)
+		}
+		if !ok(&next) {
+			t.Fatalf("the spec of %s moved on to one the test did not expect: %+v", a.id, next.Cluster)
+		}
+		spec = &next
+	}
+}
+
+// report sends the agent's progress on its spec.
+func (a *fakeAgent) report(t testing.TB, hub *hubtest.Hub, rep v1.NodeReportSpec) {
+	t.Helper()
+	status, data := agentPost(t, hub, hub.AgentClient(a.cert), v1.AgentPathStatus, rep)
+	if status != http.StatusNoContent {
+		t.Fatalf("report of %s: got %d: %s", a.id, status, data)
+	}
+}
+
+// applied is the report of a node that ran every step of its spec.
+func applied(spec *v1.HostSpec, address string) v1.NodeReportSpec {
+	steps := []v1.StepStatus{{Name: "os", State: v1.StepDone}, {Name: "distro", State: v1.StepDone}, {Name: "layers", State: v1.StepDone}}
+	return v1.NodeReportSpec{
+		SpecHash: spec.Hash, State: v1.NodeReady, Steps: steps,
+		ControlPlaneUp: spec.Cluster.Role != v1.RoleWorker, NodeReady: true,
+		Address: address, KubernetesVersion: spec.Cluster.Distro.KubernetesVersion,
+	}
+}
+
+// waitCluster reads a cluster until ok holds for it.
+func waitCluster(t testing.TB, c *checker, path, token, what string, ok func(v1.Cluster) bool) v1.Cluster {
+	t.Helper()
+	var cl v1.Cluster
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		cl = decode[v1.Cluster](t, c.expect(t, 200, call{method: "GET", path: path, token: token}))
+		if ok(cl) {
+			return cl
+		}
+	}
+	t.Fatalf("%s: cluster %s is %s (%s), health %s, nodes %+v", what, cl.Metadata.Name, cl.Status.State, cl.Status.Reason, cl.Status.Health, cl.Status.Nodes)
+	return cl
+}
+
+func nodeStates(cl v1.Cluster) map[string]string {
+	out := map[string]string{}
+	for _, n := range cl.Status.Nodes {
+		out[n.Host] = n.State
+	}
+	return out
+}
+
+func hostState(t testing.TB, c *checker, pp, id, token string) string {
+	t.Helper()
+	return decode[v1.EdgeHost](t, c.expect(t, 200, call{method: "GET", path: pp + "/hosts/" + id, token: token})).Status.State
+}
+
+func eventReasons(t testing.TB, c *checker, pp, object, token string) []string {
+	t.Helper()
+	l := decode[v1.List[v1.Event]](t, c.expect(t, 200, call{method: "GET", path: pp + "/events?object=" + url.QueryEscape(object), token: token}))
+	var out []string
+	for _, e := range l.Items {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// clusterBody is a cluster of the store-edge example profile on cp (the
+// control plane) and workers.
+func clusterBody(name string, cp []string, workers []string) obj {
+	pools := []obj{{"name": "cp", "controlPlane": true, "hosts": cp}}
+	if len(workers) > 0 {
+		pools = append(pools, obj{"name": "workers", "hosts": workers})
+	}
+	return obj{
+		"apiVersion": v1.APIVersion, "kind": v1.KindCluster,
+		"metadata": obj{"name": name, "labels": obj{"site": "berlin"}},
+		"spec": obj{
+			"profiles":  []obj{{"name": "store-edge", "version": "1.0.0"}},
+			"variables": obj{"siteCode": "de-017"},
+			"pools":     pools,
+		},
+	}
+}
+
+// withSpec returns body with spec fields set (nil deletes one).
+func withSpec(body obj, set obj) obj {
+	spec := obj{}
+	for k, v := range body["spec"].(obj) {
+		spec[k] = v
+	}
+	for k, v := range set {
+		if v == nil {
+			delete(spec, k)
+		} else {
+			spec[k] = v
+		}
+	}
+	out := obj{}
+	for k, v := range body {
+		out[k] = v
+	}
+	out["spec"] = spec
+	return out
+}
+
+// testClusters walks the cluster routes in a project of its own: six hosts
+// enrolled through the agent API (one of another architecture), the
+// store-edge example profile, and fake agents that play the nodes' part
+// through provisioning, a reconfiguration diff, an abort and a delete.
+func testClusters(t *testing.T, c *checker, hub *hubtest.Hub, admin string) {
+	const project = "stores"
+	pp := "/api/v1/projects/" + project
+	c.expect(t, 201, call{method: "POST", path: "/api/v1/projects", token: admin, body: obj{"metadata": obj{"name": project}}})
+	token := func(name, role string) string {
+		return decode[v1.APIToken](t, c.expect(t, 201, call{method: "POST", path: "/api/v1/tokens", token: admin, body: obj{
+			"metadata": obj{"name": name}, "spec": obj{"roles": []obj{{"project": project, "role": role}}},
+		}})).Token
+	}
+	editor, viewer := token("stores-editor", v1.RoleEditor), token("stores-viewer", v1.RoleViewer)
+	rt := decode[v1.RegistrationToken](t, c.expect(t, 201, call{method: "POST", path: pp + "/registrationtokens", token: admin, body: obj{"metadata": obj{"name": "stores"}}})).Token
+
+	agents := map[string]*fakeAgent{}
+	for i := 1; i <= 6; i++ {
+		id := fmt.Sprintf("store-%d", i)
+		inv := inventory(id)
+		if i == 6 {
+			inv.Arch = "arm64"
+		}
+		agents[id] = newAgent(t, id)
+		agents[id].mustEnroll(t, hub, 200, v1.EnrollRequest{RegistrationToken: rt, AgentVersion: "1.5.0", Inventory: inv})
+	}
+	c.expect(t, 201, call{method: "POST", path: pp + "/hosts", token: admin, body: obj{"metadata": obj{"name": "store-7"}}})
+	storeEdge, err := profile.Decode(examples.StoreEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.expect(t, 201, call{method: "POST", path: pp + "/profiles", token: editor, body: storeEdge})
+
+	shopPath := pp + "/clusters/shop"
+	var created v1.Cluster
+	t.Run("create", func(t *testing.T) {
+		a := c.expect(t, 201, call{method: "POST", path: pp + "/clusters", token: editor, body: clusterBody("shop", []string{"store-1"}, []string{"store-2"})})
+		mustNotContainKey(t, a.body, "internal")
+		mustNotContainKey(t, a.body, "joinToken")
+		created = decode[v1.Cluster](t, a)
+		if created.Metadata.Project != project || created.Metadata.Revision == 0 || created.Metadata.Labels["site"] != "berlin" ||
+			created.Status.State != v1.ClusterPending || created.Status.Health != v1.HealthUnknown || created.Kind != v1.KindCluster {
+			t.Errorf("created cluster = %+v", created)
+		}
+		// A pool without a strategy gets the default.
+		for _, p := range created.Spec.Pools {
+			if p.UpdateStrategy != v1.ExpandFirst {
+				t.Errorf("pool %s: updateStrategy %q, want %s", p.Name, p.UpdateStrategy, v1.ExpandFirst)
+			}
+		}
+		// What the client sends as status is not the hub's to take.
+		forged := withSpec(clusterBody("forged", []string{"store-6"}, nil), obj{"forceDeleteAfter": "1s"})
+		forged["status"] = obj{"state": "Running", "health": "Healthy"}
+		if got := decode[v1.Cluster](t, c.expect(t, 201, call{method: "POST", path: pp + "/clusters", token: editor, body: forged})); got.Status.State != v1.ClusterPending {
+			t.Errorf("created with a status: state %s", got.Status.State)
+		}
+		c.expect(t, 202, call{method: "POST", path: pp + "/clusters/forged/abort", token: editor})
+
+		c.expectError(t, 409, v1.CodeAlreadyExists, "", call{method: "POST", path: pp + "/clusters", token: editor, body: clusterBody("shop", []string{"store-3"}, nil)})
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: pp + "/clusters", token: viewer, body: clusterBody("kiosk", []string{"store-3"}, nil)})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: "/api/v1/projects/nowhere/clusters", token: admin, body: clusterBody("kiosk", []string{"store-3"}, nil)})
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "POST", path: pp + "/clusters", token: editor, offDoc: true,
+			body: withSpec(clusterBody("kiosk", []string{"store-3"}, nil), obj{"replicas": 3})})
+	})
+
+	t.Run("validation", func(t *testing.T) {
+		// The forged cluster let store-6 go (its teardown is forced after a
+		// second), so every host but shop's is Ready again.
+		waitCluster(t, c, pp+"/clusters/forged", viewer, "forged torn down", func(cl v1.Cluster) bool { return cl.Status.State == v1.ClusterDeleted })
+		// store-1 is claimed by shop's controller right after the create;
+		// only then does another cluster naming it fail validation.
+		for deadline := time.Now().Add(10 * time.Second); hostState(t, c, pp, "store-1", viewer) != v1.HostInUse; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("store-1 never turned InUse")
+			}
+		}
+		three := []string{"store-3", "store-4", "store-5"}
+		k := func(set obj) obj { return withSpec(clusterBody("kiosk", []string{"store-3"}, nil), set) }
+		for _, bad := range []struct {
+			name, field string
+			body        obj
+			offDoc      bool
+		}{
+			{"name", "metadata.name", clusterBody("Kiosk_1", []string{"store-3"}, nil), false},
+			{"no profile", "spec.profiles", k(obj{"profiles": []obj{}}), false},
+			{"unknown profile", "spec.profiles[0]", k(obj{"profiles": []obj{{"name": "nothing", "version": "1.0.0"}}}), false},
+			{"unknown profile version", "spec.profiles[0]", k(obj{"profiles": []obj{{"name": "store-edge", "version": "9.9.9"}}}), false},
+			{"even control plane", "spec.pools[cp].hosts", withSpec(clusterBody("kiosk", []string{"store-3", "store-4"}, nil), obj{"vip": "10.20.0.100"}), false},
+			{"no VIP for three", "spec.vip", clusterBody("kiosk", three, nil), false},
+			{"VIP not an address", "spec.vip", withSpec(clusterBody("kiosk", three, nil), obj{"vip": "not a vip!"}), false},
+			{"no control plane", "spec.pools", k(obj{"pools": []obj{{"name": "workers", "hosts": []string{"store-3"}}}}), false},
+			{"two control planes", "spec.pools", k(obj{"pools": []obj{{"name": "cp", "controlPlane": true, "hosts": []string{"store-3"}}, {"name": "cp2", "controlPlane": true, "hosts": []string{"store-4"}}}}), false},
+			{"empty worker pool", "spec.pools[workers].hosts", k(obj{"pools": []obj{{"name": "cp", "controlPlane": true, "hosts": []string{"store-3"}}, {"name": "workers", "hosts": []string{}}}}), false},
+			{"host twice", "spec.pools[workers].hosts[store-3]", clusterBody("kiosk", []string{"store-3"}, []string{"store-3"}), false},
+			{"unknown host", "spec.pools[cp].hosts[nope-1]", clusterBody("kiosk", []string{"nope-1"}, nil), false},
+			{"host of another project", "spec.pools[cp].hosts[edge-berlin-1]", clusterBody("kiosk", []string{"edge-berlin-1"}, nil), false},
+			{"host not paired", "spec.pools[cp].hosts[store-7]", clusterBody("kiosk", []string{"store-7"}, nil), false},
+			{"host in another cluster", "spec.pools[cp].hosts[store-1]", clusterBody("kiosk", []string{"store-1"}, nil), false},
+			{"another architecture", "spec.pools[workers].hosts[store-6]", clusterBody("kiosk", []string{"store-3"}, []string{"store-6"}), false},
+			{"workloads on workers", "spec.pools[workers].allowWorkloads", k(obj{"pools": []obj{{"name": "cp", "controlPlane": true, "hosts": []string{"store-3"}}, {"name": "workers", "allowWorkloads": true, "hosts": []string{"store-4"}}}}), false},
+			{"strategy", "spec.pools[cp].updateStrategy", k(obj{"pools": []obj{{"name": "cp", "controlPlane": true, "hosts": []string{"store-3"}, "updateStrategy": "rolling"}}}), true},
+			{"force delete after", "spec.forceDeleteAfter", k(obj{"forceDeleteAfter": "soon"}), false},
+			{"override of no layer", "spec.overrides[0].layer", k(obj{"overrides": []obj{{"layer": "traefik", "values": "a: 1\n"}}}), false},
+			{"override of no profile's layer", "spec.overrides[0].layer", k(obj{"overrides": []obj{{"profile": "other", "layer": "k3s", "values": "a: 1\n"}}}), false},
+			{"override not YAML", "spec.overrides[0].values", k(obj{"overrides": []obj{{"layer": "k3s", "values": "a: [\n"}}}), false},
+			{"missing variable", "spec.variables.siteCode", k(obj{"variables": nil}), false},
+			{"malformed variable", "spec.variables.siteCode", k(obj{"variables": obj{"siteCode": "Berlin"}}), false},
+		} {
+			t.Run(bad.name, func(t *testing.T) {
+				r := call{method: "POST", path: pp + "/clusters", token: editor, body: bad.body, offDoc: bad.offDoc}
+				if strings.HasPrefix(bad.field, "spec.variables.") {
+					// The profile's own path for the variable means nothing
+					// in a Cluster: the field must be where the cluster
+					// sets it.
+					e := decode[v1.Error](t, c.expect(t, 422, r))
+					if e.Field != bad.field {
+						t.Errorf("BUG: a cluster's bad variable answers field %q, want %q (%s)", e.Field, bad.field, e.Message)
+					}
+					return
+				}
+				c.expectError(t, 422, v1.CodeInvalid, bad.field, r)
+			})
+		}
+		if got := listNames(t, c.expect(t, 200, call{method: "GET", path: pp + "/clusters", token: viewer})); !slices.Equal(got, []string{"forged", "shop"}) {
+			t.Errorf("clusters after refused creates: %v", got)
+		}
+
+		// Two clusters on one host, created back to back: the second must
+		// be refused even before the first one's controller claimed it,
+		// or it is stored only to fail when its own controller cannot.
+		c.expect(t, 201, call{method: "POST", path: pp + "/clusters", token: editor, body: withSpec(clusterBody("pair-a", []string{"store-5"}, nil), obj{"forceDeleteAfter": "1s"})})
+		if a := c.send(t, call{method: "POST", path: pp + "/clusters", token: editor, body: withSpec(clusterBody("pair-b", []string{"store-5"}, nil), obj{"forceDeleteAfter": "1s"})}); a.status != 422 {
+			b := waitCluster(t, c, pp+"/clusters/pair-b", viewer, "pair-b", func(cl v1.Cluster) bool { return cl.Status.State == v1.ClusterFailed })
+			t.Errorf("BUG: a second cluster on store-5, created right after the first, answered %d instead of 422 spec.pools[cp].hosts[store-5], and then failed: %s", a.status, b.Status.Reason)
+			c.expect(t, 202, call{method: "DELETE", path: pp + "/clusters/pair-b", token: editor})
+		} else if e := decode[v1.Error](t, a); e.Field != "spec.pools[cp].hosts[store-5]" {
+			t.Errorf("second cluster on store-5: field %q (%s)", e.Field, e.Message)
+		}
+		c.expect(t, 202, call{method: "DELETE", path: pp + "/clusters/pair-a", token: editor})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: "/api/v1/projects/nowhere/clusters", token: admin})
+	})
+
+	var running v1.Cluster
+	t.Run("provision", func(t *testing.T) {
+		w := c.watch(t, pp+"/clusters?watch=1", viewer)
+		seen := map[string]bool{}
+		for len(seen) < 2 {
+			ev := nextChange[v1.Cluster](t, w)
+			if ev.Type != v1.WatchAdded {
+				t.Fatalf("first events: %s %s", ev.Type, ev.Object.Metadata.Name)
+			}
+			seen[ev.Object.Metadata.Name] = true
+		}
+
+		// The init node first; the worker joins once its control plane is up.
+		init := agents["store-1"].waitSpec(t, hub, "provision", func(s *v1.HostSpec) bool { return s.Cluster != nil })
+		if hc := init.Cluster; hc.Role != v1.RoleInit || hc.Name != "shop" || hc.JoinToken == "" || hc.JoinEndpoint != "" || hc.Distro == nil || len(hc.Layers) != 3 {
+			t.Fatalf("init node's spec: %+v", hc)
+		}
+		agents["store-1"].report(t, hub, applied(init, "10.20.0.11"))
+		worker := agents["store-2"].waitSpec(t, hub, "provision", func(s *v1.HostSpec) bool { return s.Cluster != nil })
+		if hc := worker.Cluster; hc.Role != v1.RoleWorker || hc.JoinEndpoint != "10.20.0.11" || hc.JoinToken != init.Cluster.JoinToken {
+			t.Fatalf("worker's spec: %+v", hc)
+		}
+		agents["store-2"].report(t, hub, applied(worker, "10.20.0.12"))
+
+		// The watch follows the controller to Running.
+		for {
+			ev := nextChange[v1.Cluster](t, w)
+			if ev.Object.Metadata.Name == "shop" && ev.Object.Status.State == v1.ClusterRunning {
+				break
+			}
+		}
+		w.close(t)
+		running = decode[v1.Cluster](t, c.expect(t, 200, call{method: "GET", path: shopPath, token: viewer}))
+		st := running.Status
+		if st.Health != v1.HealthHealthy || st.Endpoint != "10.20.0.11" || st.SpecHash == "" || len(st.Layers) != 5 || st.Reason != "" {
+			t.Errorf("running cluster status = %+v", st)
+		}
+		if got := nodeStates(running); !maps.Equal(got, map[string]string{"store-1": v1.NodeReady, "store-2": v1.NodeReady}) {
+			t.Errorf("nodes = %v", got)
+		}
+		for _, n := range st.Nodes {
+			if n.StepsDone != 3 || n.Steps != 3 || n.AppliedHash == "" || n.KubernetesVersion == "" || n.Pool == "" || n.Role == "" {
+				t.Errorf("node %+v", n)
+			}
+		}
+		for _, l := range st.Layers {
+			if l.Profile != "store-edge" || l.Hash == "" || (l.Pack != "" && l.Version == "") {
+				t.Errorf("layer %+v", l)
+			}
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/clusters/nothing", token: viewer})
+		if got := listNames(t, c.expect(t, 200, call{method: "GET", path: pp + "/clusters", token: viewer})); !slices.Equal(got, []string{"forged", "pair-a", "pair-b", "shop"}) && !slices.Equal(got, []string{"forged", "pair-a", "shop"}) {
+			t.Errorf("clusters = %v", got)
+		}
+	})
+
+	t.Run("diff", func(t *testing.T) {
+		diff := func(token string, body any) v1.ClusterDiff {
+			t.Helper()
+			return decode[v1.ClusterDiff](t, c.expect(t, 200, call{method: "POST", path: shopPath + "/diff", token: token, body: body}))
+		}
+		actions := func(d v1.ClusterDiff) map[string][]string {
+			out := map[string][]string{}
+			for _, h := range d.Hosts {
+				out[h.Host] = h.Actions
+			}
+			return out
+		}
+		// Without a body: what the hosts were told is what they run.
+		if d := diff(viewer, nil); d.Cluster != "shop" || !reflect.DeepEqual(actions(d), map[string][]string{"store-1": {}, "store-2": {}}) {
+			t.Errorf("diff of the current spec = %+v", d)
+		}
+		marshal := func(v any) any {
+			var o any
+			b, _ := json.Marshal(v)
+			json.Unmarshal(b, &o)
+			return o
+		}
+		spec := func(set obj) obj {
+			return obj{"spec": withSpec(obj{"spec": obj(marshal(running.Spec).(map[string]any))}, set)["spec"]}
+		}
+		// The whole object as read, unchanged: nothing to do either.
+		if d := diff(viewer, running); !reflect.DeepEqual(actions(d), map[string][]string{"store-1": {}, "store-2": {}}) {
+			t.Errorf("diff of the cluster as read = %+v", d)
+		}
+		// A variable only the metrics-server layer's manifest uses: that
+		// layer alone is reapplied, on every node.
+		reconf := diff(viewer, spec(obj{"variables": obj{"siteCode": "de-018"}}))
+		want := []string{"reapply layer metrics-server (values or manifests changed)"}
+		if got := actions(reconf); !slices.Equal(got["store-1"], want) || !slices.Equal(got["store-2"], want) {
+			t.Errorf("diff of a variable change = %+v", reconf)
+		}
+		// The trains' newest versions, when no train moved since the
+		// cluster was made (the built-in catalog does not change): nothing.
+		latest := diff(viewer, spec(obj{"resolveGeneration": running.Spec.ResolveGeneration + 1}))
+		if got := actions(latest); !reflect.DeepEqual(got, map[string][]string{"store-1": {}, "store-2": {}}) {
+			t.Errorf("BUG: raising spec.resolveGeneration with no train moved would make every host act: %v", got)
+		}
+		// An override of the CNI's values: the calico layer alone.
+		ov := diff(editor, spec(obj{"overrides": []obj{{"layer": "calico", "values": "installation:\n  calicoNetwork:\n    mtu: 1400\n"}}}))
+		if got := actions(ov); !slices.Equal(got["store-1"], []string{"reapply layer calico (values or manifests changed)"}) || len(got) != 2 {
+			t.Errorf("diff of an override = %+v", ov)
+		}
+		// Scale: a new worker installs everything, the others do nothing.
+		pools := marshal(running.Spec.Pools).([]any)
+		workers := pools[1].(map[string]any)
+		workers["hosts"] = []string{"store-2", "store-3"}
+		up := actions(diff(viewer, spec(obj{"pools": pools})))
+		if len(up["store-1"]) != 0 || len(up["store-2"]) != 0 || len(up["store-3"]) != 5 ||
+			!strings.HasPrefix(up["store-3"][0], "apply os layer ubuntu ") || !strings.HasSuffix(up["store-3"][1], " as worker") {
+			t.Errorf("diff of a scale-up = %v", up)
+		}
+		workers["hosts"] = []string{"store-3"}
+		swap := actions(diff(viewer, spec(obj{"pools": pools})))
+		if len(swap["store-2"]) != 1 || !strings.HasPrefix(swap["store-2"][0], "leave the cluster") || len(swap["store-3"]) != 5 || len(swap["store-1"]) != 0 {
+			t.Errorf("diff of a host swap = %v", swap)
+		}
+		// The proposal is validated like an update.
+		c.expectError(t, 422, v1.CodeInvalid, "spec.pools", call{method: "POST", path: shopPath + "/diff", token: viewer,
+			body: spec(obj{"pools": []obj{{"name": "cp", "controlPlane": true, "hosts": []string{"store-3"}}}})})
+		c.expectError(t, 422, v1.CodeInvalid, "spec.pools[workers].hosts[store-6]", call{method: "POST", path: shopPath + "/diff", token: viewer,
+			body: spec(obj{"pools": []obj{{"name": "cp", "controlPlane": true, "hosts": []string{"store-1"}}, {"name": "workers", "hosts": []string{"store-2", "store-6"}}}})})
+		c.expectError(t, 400, v1.CodeBadRequest, "", call{method: "POST", path: shopPath + "/diff", token: viewer, offDoc: true, body: obj{"spec": obj{}, "extra": 1}})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/clusters/nothing/diff", token: viewer})
+		// Nothing changed.
+		if got := decode[v1.Cluster](t, c.expect(t, 200, call{method: "GET", path: shopPath, token: viewer})); got.Metadata.Revision != running.Metadata.Revision {
+			t.Errorf("diff changed the cluster: revision %d → %d", running.Metadata.Revision, got.Metadata.Revision)
+		}
+	})
+
+	t.Run("update", func(t *testing.T) {
+		body := clusterBody("shop", []string{"store-1"}, []string{"store-2", "store-3"})
+		body["metadata"] = obj{"revision": created.Metadata.Revision, "labels": obj{"site": "berlin", "tier": "gold"}}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PUT", path: shopPath, token: editor, body: body})
+		body["metadata"].(obj)["revision"] = running.Metadata.Revision
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "PUT", path: shopPath, token: viewer, body: body})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "PUT", path: pp + "/clusters/nothing", token: editor, body: body})
+		noRev := clusterBody("shop", []string{"store-1"}, []string{"store-2"})
+		noRev["metadata"] = obj{}
+		c.expectError(t, 422, v1.CodeInvalid, "metadata.revision", call{method: "PUT", path: shopPath, token: editor, offDoc: true, body: noRev})
+		withoutInit := clusterBody("shop", []string{"store-3"}, []string{"store-2"})
+		withoutInit["metadata"] = obj{"revision": running.Metadata.Revision}
+		c.expectError(t, 422, v1.CodeInvalid, "spec.pools", call{method: "PUT", path: shopPath, token: editor, body: withoutInit})
+
+		up := decode[v1.Cluster](t, c.expect(t, 200, call{method: "PUT", path: shopPath, token: editor, body: body}))
+		if up.Metadata.Revision <= running.Metadata.Revision || up.Metadata.Labels["tier"] != "gold" || !slices.Equal(up.Spec.Pools[1].Hosts, []string{"store-2", "store-3"}) {
+			t.Errorf("updated cluster = %+v", up)
+		}
+		// Labels are checked on update as on create: no cluster may hold
+		// labels that a create would refuse.
+		badLabels := clusterBody("shop", []string{"store-1"}, []string{"store-2", "store-3"})
+		a := answer{status: http.StatusConflict}
+		// The controller writes the cluster as it rolls the scale-up out:
+		// read the revision again until a write is not overtaken.
+		for i := 0; i < 20 && a.status == http.StatusConflict; i++ {
+			rev := decode[v1.Cluster](t, c.expect(t, 200, call{method: "GET", path: shopPath, token: editor})).Metadata.Revision
+			badLabels["metadata"] = obj{"revision": rev, "labels": obj{"bad key!": "x"}}
+			a = c.send(t, call{method: "PUT", path: shopPath, token: editor, body: badLabels})
+		}
+		if a.status != 422 {
+			t.Errorf("BUG: PUT %s with label key %q answered %d, want 422 metadata.labels.bad key!; stored labels: %v",
+				shopPath, "bad key!", a.status, decode[v1.Cluster](t, a).Metadata.Labels)
+		} else if e := decode[v1.Error](t, a); e.Field != "metadata.labels.bad key!" {
+			t.Errorf("bad label: field %q", e.Field)
+		}
+		// The controller claims the new worker and rolls the change out.
+		upd := waitCluster(t, c, shopPath, viewer, "scale-up", func(cl v1.Cluster) bool { return nodeStates(cl)["store-3"] != "" })
+		if upd.Status.State != v1.ClusterUpdating {
+			t.Errorf("after a scale-up the cluster is %s, want %s", upd.Status.State, v1.ClusterUpdating)
+		}
+		if got := eventReasons(t, c, pp, "Cluster/shop", viewer); !slices.Contains(got, "SpecChanged") {
+			t.Errorf("events of shop: %v", got)
+		}
+	})
+
+	t.Run("abort", func(t *testing.T) {
+		kiosk := withSpec(clusterBody("kiosk", []string{"store-4"}, nil), obj{"forceDeleteAfter": "1s"})
+		c.expect(t, 201, call{method: "POST", path: pp + "/clusters", token: editor, body: kiosk})
+		waitCluster(t, c, pp+"/clusters/kiosk", viewer, "kiosk provisions", func(cl v1.Cluster) bool { return cl.Status.State == v1.ClusterProvisioning })
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "POST", path: pp + "/clusters/kiosk/abort", token: viewer})
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "POST", path: shopPath + "/abort", token: editor})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "POST", path: pp + "/clusters/nothing/abort", token: editor})
+		ab := decode[v1.Cluster](t, c.expect(t, 202, call{method: "POST", path: pp + "/clusters/kiosk/abort", token: editor}))
+		if ab.Status.State != v1.ClusterDeleting || ab.Status.DeletingSince == nil || !strings.Contains(ab.Status.Reason, "stores-editor") {
+			t.Errorf("aborted cluster status = %+v", ab.Status)
+		}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "POST", path: pp + "/clusters/kiosk/abort", token: editor})
+		again := withSpec(kiosk, obj{"forceDeleteAfter": "2s"})
+		again["metadata"] = obj{"revision": ab.Metadata.Revision}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PUT", path: pp + "/clusters/kiosk", token: editor, body: again})
+
+		// store-4 never confirms its teardown: forceDeleteAfter releases it.
+		waitCluster(t, c, pp+"/clusters/kiosk", viewer, "kiosk torn down", func(cl v1.Cluster) bool { return cl.Status.State == v1.ClusterDeleted })
+		if s := hostState(t, c, pp, "store-4", viewer); s != v1.HostReady {
+			t.Errorf("store-4 is %s after the teardown", s)
+		}
+		if got := eventReasons(t, c, pp, "Cluster/kiosk", viewer); !slices.Contains(got, "Aborted") || !slices.Contains(got, "ForceReleased") || !slices.Contains(got, "Deleted") {
+			t.Errorf("events of kiosk: %v", got)
+		}
+		// A Deleted cluster cannot be aborted; deleting it removes it.
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "POST", path: pp + "/clusters/kiosk/abort", token: editor})
+		gone := decode[v1.Cluster](t, c.expect(t, 202, call{method: "DELETE", path: pp + "/clusters/kiosk", token: editor}))
+		if gone.Metadata.Name != "kiosk" || gone.Status.State != v1.ClusterDeleted {
+			t.Errorf("removed cluster = %+v", gone)
+		}
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: pp + "/clusters/kiosk", token: viewer})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "DELETE", path: pp + "/clusters/kiosk", token: editor})
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		c.expectError(t, 403, v1.CodeForbidden, "", call{method: "DELETE", path: shopPath, token: viewer})
+		del := decode[v1.Cluster](t, c.expect(t, 202, call{method: "DELETE", path: shopPath, token: editor}))
+		if del.Status.State != v1.ClusterDeleting || del.Status.DeletingSince == nil {
+			t.Errorf("deleted cluster status = %+v", del.Status)
+		}
+		if del.Status.Reason != "deleted by stores-editor" {
+			t.Errorf("BUG: a deleted cluster's status.reason is %q, want %q", del.Status.Reason, "deleted by stores-editor")
+		}
+		// Deleting a cluster that is being deleted changes nothing.
+		if again := decode[v1.Cluster](t, c.expect(t, 202, call{method: "DELETE", path: shopPath, token: editor})); again.Status.State != v1.ClusterDeleting {
+			t.Errorf("second delete: %+v", again.Status)
+		}
+		body := clusterBody("shop", []string{"store-1"}, []string{"store-2"})
+		body["metadata"] = obj{"revision": del.Metadata.Revision}
+		c.expectError(t, 409, v1.CodeConflict, "", call{method: "PUT", path: shopPath, token: editor, body: body})
+
+		// Every member confirms its teardown.
+		for _, id := range []string{"store-1", "store-2", "store-3"} {
+			spec := agents[id].waitSpec(t, hub, "delete", func(s *v1.HostSpec) bool { return s.Cluster != nil && s.Cluster.Remove })
+			agents[id].report(t, hub, v1.NodeReportSpec{SpecHash: spec.Hash, State: v1.NodeRemoved, Removed: true})
+		}
+		waitCluster(t, c, shopPath, viewer, "shop torn down", func(cl v1.Cluster) bool { return cl.Status.State == v1.ClusterDeleted })
+		for _, id := range []string{"store-1", "store-2", "store-3"} {
+			if s := hostState(t, c, pp, id, viewer); s != v1.HostReady {
+				t.Errorf("%s is %s after the teardown", id, s)
+			}
+		}
+		reasons := eventReasons(t, c, pp, "Cluster/shop", viewer)
+		for _, want := range []string{"Created", "Provisioning", v1.ClusterRunning, "SpecChanged", "Deleting", "NodeRemoved", "Deleted"} {
+			if !slices.Contains(reasons, want) {
+				t.Errorf("events of shop lack %s: %v", want, reasons)
+			}
+		}
+		if got := eventReasons(t, c, pp, "EdgeHost/store-1", viewer); !slices.Contains(got, "InUse") || !slices.Contains(got, "Released") {
+			t.Errorf("events of store-1: %v", got)
+		}
+		c.expect(t, 202, call{method: "DELETE", path: shopPath, token: editor})
+		c.expectError(t, 404, v1.CodeNotFound, "", call{method: "GET", path: shopPath, token: viewer})
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -50,6 +51,12 @@ func (s *Service) renderCluster(ctx context.Context, c *storedCluster) (*rendere
 		if err != nil {
 			return nil, errs.Field(fmt.Sprintf("spec.profiles[%d]", pi), "profile %s@%s: %v", ref.Name, ref.Version, err)
 		}
+		asked := map[string]string{}
+		for _, l := range cp.Spec.Layers {
+			if l.Pack != "" && catalog.IsTrain(l.Version) {
+				asked[l.Name] = l.Version
+			}
+		}
 		if usePins {
 			for i, l := range cp.Spec.Layers {
 				if v, ok := c.Internal.Pins[ref.Name+"/"+l.Name]; ok && l.Pack != "" {
@@ -65,9 +72,12 @@ func (s *Service) renderCluster(ctx context.Context, c *storedCluster) (*rendere
 		}
 		r, err := profile.Render(cp, lookup, profile.RenderOptions{Resolver: catalog.Resolve, Vars: vars})
 		if err != nil {
-			return nil, fmt.Errorf("cluster %q: profile %s@%s: %w", c.Metadata.Name, ref.Name, ref.Version, err)
+			return nil, reroot(err, "spec.", fmt.Sprintf("cluster %q: profile %s@%s", c.Metadata.Name, ref.Name, ref.Version))
 		}
 		for _, l := range r.Layers {
+			// A pinned layer renders as the exact version; keep the train it
+			// follows so its hash is the same as before pinning.
+			l.Train = asked[l.Name]
 			for oi, ov := range c.Spec.Overrides {
 				if ov.Layer != l.Name || ov.Profile != "" && ov.Profile != ref.Name {
 					continue
@@ -109,4 +119,23 @@ func (s *Service) renderCluster(ctx context.Context, c *storedCluster) (*rendere
 	sum := sha256.Sum256(b)
 	out.Hash = hex.EncodeToString(sum[:])
 	return out, nil
+}
+
+// reroot puts a profile's field errors under the cluster's spec, so
+// "variables.siteCode" reads "spec.variables.siteCode", and wraps anything
+// else with what was being rendered.
+func reroot(err error, prefix, what string) error {
+	var fl errs.FieldList
+	var fe *errs.FieldError
+	switch {
+	case errors.As(err, &fl):
+		out := make(errs.FieldList, 0, len(fl))
+		for _, e := range fl {
+			out = append(out, &errs.FieldError{Field: prefix + e.Field, Message: what + ": " + e.Message})
+		}
+		return out
+	case errors.As(err, &fe):
+		return &errs.FieldError{Field: prefix + fe.Field, Message: what + ": " + fe.Message}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -155,6 +155,11 @@ func (s *Service) UpdateCluster(ctx context.Context, p *auth.Principal, project,
 	old := c.Spec
 	c.Spec, c.Metadata.Labels, c.Metadata.Revision = in.Spec, in.Metadata.Labels, in.Metadata.Revision
 	defaultPools(&c.Spec)
+	var fl errs.FieldList
+	validLabels(&fl, "metadata.labels", c.Metadata.Labels)
+	if err := fl.Err(); err != nil {
+		return nil, err
+	}
 	if err := s.validateCluster(ctx, c, &old); err != nil {
 		return nil, err
 	}
@@ -192,9 +197,9 @@ func (s *Service) endCluster(ctx context.Context, p *auth.Principal, project, na
 	if err := s.requireProject(ctx, p, project, v1.RoleEditor); err != nil {
 		return nil, err
 	}
-	verb := "delete"
+	verb, done := "delete", "deleted"
 	if abort {
-		verb = "abort"
+		verb, done = "abort", "aborted"
 	}
 	for {
 		c, err := objects.Get[storedCluster](ctx, s.store, v1.KindCluster, project, name)
@@ -213,7 +218,7 @@ func (s *Service) endCluster(ctx context.Context, p *auth.Principal, project, na
 		default:
 			now := s.now().UTC()
 			c.Status.State, c.Status.DeletingSince = v1.ClusterDeleting, &now
-			c.Status.Reason = verb + "ed by " + p.TokenName
+			c.Status.Reason = done + " by " + p.TokenName
 			op, err := objects.UpdateOp(v1.KindCluster, c, "")
 			if err != nil {
 				return nil, err
@@ -222,7 +227,7 @@ func (s *Service) endCluster(ctx context.Context, p *auth.Principal, project, na
 			if abort {
 				reason = "Aborted"
 			}
-			ops = []store.Op{op, objects.EventOp(project, v1.KindCluster, name, objects.EventNormal, reason, "cluster "+verb+"ed by "+p.TokenName+"; tearing down on every host")}
+			ops = []store.Op{op, objects.EventOp(project, v1.KindCluster, name, objects.EventNormal, reason, "cluster "+done+" by "+p.TokenName+"; tearing down on every host")}
 		}
 		rows, err := s.write(ctx, ops...)
 		if errors.Is(err, errs.ErrConflict) {
@@ -275,6 +280,24 @@ func (s *Service) validateCluster(ctx context.Context, c *storedCluster, old *v1
 		fl.Add("spec.profiles", "exactly one infra or full profile is needed, %d given", base)
 	}
 
+	// Hosts another cluster's spec names are taken even before its controller
+	// has marked them InUse: two creates in a row must not share a host.
+	taken := map[string]string{}
+	others, _, err := objects.List[storedCluster](ctx, s.store, v1.KindCluster, project)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.Metadata.Name == c.Metadata.Name || o.Status.State == v1.ClusterDeleted {
+			continue
+		}
+		for _, h := range allHosts(&o.Spec) {
+			taken[h] = o.Metadata.Name
+		}
+		for _, h := range o.Internal.Members {
+			taken[h] = o.Metadata.Name
+		}
+	}
 	poolNames := map[string]bool{}
 	seen := map[string]string{}
 	cpPools, cpHosts := 0, 0
@@ -314,6 +337,10 @@ func (s *Service) validateCluster(ctx context.Context, c *storedCluster, old *v1
 			h, err := objects.GetByKey[v1.EdgeHost](ctx, s.store, v1.KindEdgeHost, id)
 			if err != nil || h.Metadata.Project != project {
 				fl.Add(hf, "no such host in project %q", project)
+				continue
+			}
+			if other, ok := taken[id]; ok {
+				fl.Add(hf, "host is in cluster %q", other)
 				continue
 			}
 			switch {

@@ -345,7 +345,7 @@ func TestClusterValidation(t *testing.T) {
 		{"no control plane", func(c *v1.Cluster) { c.Spec.Pools[0].ControlPlane = false }, "spec.pools"},
 		{"unknown profile", func(c *v1.Cluster) { c.Spec.Profiles[0].Version = "9.9.9" }, "spec.profiles[0]"},
 		{"bad strategy", func(c *v1.Cluster) { c.Spec.Pools[0].UpdateStrategy = "yolo" }, "spec.pools[cp].updateStrategy"},
-		{"missing variable", func(c *v1.Cluster) { c.Spec.Variables = nil }, "variables.siteCode"},
+		{"missing variable", func(c *v1.Cluster) { c.Spec.Variables = nil }, "spec.variables.siteCode"},
 		{"override of no layer", func(c *v1.Cluster) { c.Spec.Overrides = []v1.LayerOverride{{Layer: "nginx", Values: "a: 1"}} }, "spec.overrides[0].layer"},
 	}
 	for _, tt := range tests {
@@ -476,5 +476,30 @@ func TestClusterUpdatesAvailableAndLatest(t *testing.T) {
 	sc = f.reconcile("store-17")
 	if widget() != "1.3.0" || len(sc.Status.UpdatesAvailable) != 0 {
 		t.Fatalf("after --latest: widget %s, updates %+v", widget(), sc.Status.UpdatesAvailable)
+	}
+}
+
+// Taking the trains' newest when no train moved changes nothing on any host.
+func TestClusterLatestWithoutMovesIsANoop(t *testing.T) {
+	f := newClusterFixture(t, "h1")
+	ctx := context.Background()
+	running(t, f, []string{"h1"}, nil)
+	before := f.spec("h1").Hash
+	c, _ := f.svc.GetCluster(ctx, admin, DefaultProject, "store-17")
+	proposed := c.Spec
+	proposed.ResolveGeneration++
+	d, err := f.svc.DiffCluster(ctx, admin, DefaultProject, "store-17", &proposed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Hosts) != 1 || len(d.Hosts[0].Actions) != 0 {
+		t.Fatalf("diff: %+v", d.Hosts)
+	}
+	c.Spec = proposed
+	if _, err := f.svc.UpdateCluster(ctx, admin, DefaultProject, "store-17", c); err != nil {
+		t.Fatal(err)
+	}
+	if sc := f.reconcile("store-17"); f.spec("h1").Hash != before || sc.Status.Turn != "" {
+		t.Fatalf("host spec changed (%s → %s) or a turn was given (%q)", before, f.spec("h1").Hash, sc.Status.Turn)
 	}
 }

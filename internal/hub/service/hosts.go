@@ -283,6 +283,9 @@ func (s *Service) DeleteHost(ctx context.Context, p *auth.Principal, project, id
 	if err != nil {
 		return fmt.Errorf("delete host %q: %w", id, err)
 	}
+	if e, ok := s.hosts.get(id); ok && e.state == v1.HostInUse {
+		return fmt.Errorf("delete host %q: it is in a cluster; remove it from the cluster (or delete the cluster) first: %w", id, errs.ErrConflict)
+	}
 	ops := []store.Op{
 		objects.DeleteOp(v1.KindEdgeHost, project, id, h.Revision),
 		objects.EventOp(project, v1.KindEdgeHost, id, objects.EventNormal, "Deleted", "host deleted by "+p.TokenName),
