@@ -1,16 +1,12 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,6 +14,7 @@ import (
 
 	"github.com/outpost-edge/outpost/internal/errs"
 	"github.com/outpost-edge/outpost/internal/hub/store"
+	"github.com/outpost-edge/outpost/internal/hub/store/storeutil"
 )
 
 // Channel is the LISTEN/NOTIFY channel every write notifies with its
@@ -32,7 +29,7 @@ const listenerAppName = "outpost-hub-listener"
 type Store struct {
 	pool      *pgxpool.Pool
 	listenCfg *pgx.ConnConfig
-	n         *notifier
+	n         *storeutil.Notifier
 
 	stopListen context.CancelFunc
 	listenDone chan struct{}
@@ -64,7 +61,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	s := &Store{
 		pool:       pool,
 		listenCfg:  cfg.ConnConfig.Copy(),
-		n:          newNotifier(),
+		n:          storeutil.NewNotifier(),
 		listenDone: make(chan struct{}),
 	}
 	if _, ok := s.listenCfg.RuntimeParams["application_name"]; !ok {
@@ -87,7 +84,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 func (s *Store) Close() error {
 	s.stopListen()
 	<-s.listenDone
-	s.n.close()
+	s.n.Close()
 	s.pool.Close()
 	return nil
 }
@@ -134,7 +131,7 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 			// everyone with the current revision so they look for themselves.
 			var rev int64
 			if err := conn.QueryRow(ctx, `SELECT value FROM store_state WHERE name = 'revision'`).Scan(&rev); err == nil {
-				s.n.publish(rev)
+				s.n.Publish(rev)
 			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, listenPing)
@@ -145,7 +142,7 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 		}
 		if err == nil {
 			if rev, err := strconv.ParseInt(msg.Payload, 10, 64); err == nil {
-				s.n.publish(rev)
+				s.n.Publish(rev)
 			}
 			continue
 		}
@@ -295,37 +292,6 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 	return rev, nil
 }
 
-func validate(ops []store.Op) error {
-	for i, op := range ops {
-		o := op.Object
-		if op.Type < store.OpCreate || op.Type > store.OpDelete {
-			return fmt.Errorf("write op %d on %s %q: unknown op type %d: %w", i, o.Kind, ident(o.Project, o.Name), op.Type, errs.ErrInvalid)
-		}
-		if o.Kind == "" || o.Name == "" {
-			return fmt.Errorf("%s op %d: kind and name are required: %w", op.Type, i, errs.ErrInvalid)
-		}
-		for _, f := range []string{o.Kind, o.Project, o.Name, o.Key} {
-			// PostgreSQL text cannot hold these; SQLite could, but both
-			// stores must accept the same objects.
-			if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
-				return fmt.Errorf("%s %s %q: kind, project, name and key must be UTF-8 without NUL: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-			}
-		}
-		if op.Type != store.OpDelete {
-			if !json.Valid(o.Data) {
-				return fmt.Errorf("%s %s %q: data is not valid JSON: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-			}
-			if hasEscapedNUL(o.Data) {
-				return fmt.Errorf("%s %s %q: data contains \\u0000, which PostgreSQL cannot store: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-			}
-		}
-		if op.ExpectRevision < 0 {
-			return fmt.Errorf("%s %s %q: negative expected revision: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-		}
-	}
-	return nil
-}
-
 // bumpRevision takes the next revision and queues its notification. It must
 // be a Write's first statement: its row lock is what orders writers (see
 // the package doc). The notification is only delivered if the transaction
@@ -335,30 +301,10 @@ const bumpRevision = `WITH r AS (
 )
 SELECT r.value FROM r, LATERAL (SELECT pg_notify('` + Channel + `', r.value::text)) AS n`
 
-// hasEscapedNUL reports whether JSON text has a \u0000 escape (one not
-// itself escaped as \\u0000): jsonb rejects it.
-func hasEscapedNUL(data []byte) bool {
-	for i := 0; ; {
-		j := bytes.Index(data[i:], []byte(`\u0000`))
-		if j < 0 {
-			return false
-		}
-		j += i
-		backslashes := 0
-		for k := j - 1; k >= 0 && data[k] == '\\'; k-- {
-			backslashes++
-		}
-		if backslashes%2 == 0 {
-			return true
-		}
-		i = j + 1
-	}
-}
-
 // Write applies ops in one transaction under a new revision. With no ops it
 // writes nothing and returns the current revision.
 func (s *Store) Write(ctx context.Context, ops ...store.Op) (int64, []store.Object, error) {
-	if err := validate(ops); err != nil {
+	if err := storeutil.ValidateOps(ops); err != nil {
 		return 0, nil, err
 	}
 	if len(ops) == 0 {
@@ -390,7 +336,7 @@ func (s *Store) Write(ctx context.Context, ops ...store.Op) (int64, []store.Obje
 	}
 	// The LISTEN connection will deliver this too; publishing now saves the
 	// round trip for this replica's own watchers.
-	s.n.publish(rev)
+	s.n.Publish(rev)
 	return rev, out, nil
 }
 
@@ -623,7 +569,7 @@ func (s *Store) Compact(ctx context.Context, before int64) error {
 // Write of any Store on this database. It is closed when ctx ends or the
 // Store is closed.
 func (s *Store) Notify(ctx context.Context) <-chan int64 {
-	return s.n.subscribe(ctx)
+	return s.n.Subscribe(ctx)
 }
 
 // SaveLastSeen records last-seen times. A time older than the one stored for

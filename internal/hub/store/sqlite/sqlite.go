@@ -1,20 +1,18 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/outpost-edge/outpost/internal/errs"
 	"github.com/outpost-edge/outpost/internal/hub/store"
+	"github.com/outpost-edge/outpost/internal/hub/store/storeutil"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -27,7 +25,7 @@ type Store struct {
 	// wmu serializes writes in Go so a Write never waits in SQLite's busy
 	// handler and publishes its revision before the next Write commits.
 	wmu sync.Mutex
-	n   *notifier
+	n   *storeutil.Notifier
 
 	// Statements of Get and Write, by query, prepared once: parsing the SQL
 	// is about a third of a write's cost. Read-only after Open.
@@ -52,7 +50,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// fsync the WAL on every commit.
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)",
 		busyTimeout.Milliseconds())
-	s := &Store{n: newNotifier()}
+	s := &Store{n: storeutil.NewNotifier()}
 	var err error
 	if path == ":memory:" {
 		// Every connection to :memory: is its own database, so readers and
@@ -155,7 +153,7 @@ func (w writeTx) exec(q string, args ...any) error {
 
 // Close closes the database and every Notify channel.
 func (s *Store) Close() error {
-	s.n.close()
+	s.n.Close()
 	for _, m := range []map[string]*sql.Stmt{s.rstmts, s.wstmts} {
 		for _, st := range m {
 			st.Close()
@@ -302,61 +300,10 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 	return rev, nil
 }
 
-func validate(ops []store.Op) error {
-	for i, op := range ops {
-		o := op.Object
-		if op.Type < store.OpCreate || op.Type > store.OpDelete {
-			return fmt.Errorf("write op %d on %s %q: unknown op type %d: %w", i, o.Kind, ident(o.Project, o.Name), op.Type, errs.ErrInvalid)
-		}
-		if o.Kind == "" || o.Name == "" {
-			return fmt.Errorf("%s op %d: kind and name are required: %w", op.Type, i, errs.ErrInvalid)
-		}
-		for _, f := range []string{o.Kind, o.Project, o.Name, o.Key} {
-			// PostgreSQL text cannot hold these; SQLite could, but both
-			// stores must accept the same objects.
-			if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
-				return fmt.Errorf("%s %s %q: kind, project, name and key must be UTF-8 without NUL: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-			}
-		}
-		if op.Type != store.OpDelete {
-			if !json.Valid(o.Data) {
-				return fmt.Errorf("%s %s %q: data is not valid JSON: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-			}
-			if hasEscapedNUL(o.Data) {
-				return fmt.Errorf("%s %s %q: data contains \\u0000, which PostgreSQL cannot store: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-			}
-		}
-		if op.ExpectRevision < 0 {
-			return fmt.Errorf("%s %s %q: negative expected revision: %w", op.Type, o.Kind, ident(o.Project, o.Name), errs.ErrInvalid)
-		}
-	}
-	return nil
-}
-
-// hasEscapedNUL reports whether JSON text has a \u0000 escape (one not
-// itself escaped as \\u0000): jsonb rejects it.
-func hasEscapedNUL(data []byte) bool {
-	for i := 0; ; {
-		j := bytes.Index(data[i:], []byte(`\u0000`))
-		if j < 0 {
-			return false
-		}
-		j += i
-		backslashes := 0
-		for k := j - 1; k >= 0 && data[k] == '\\'; k-- {
-			backslashes++
-		}
-		if backslashes%2 == 0 {
-			return true
-		}
-		i = j + 1
-	}
-}
-
 // Write applies ops in one transaction under a new revision. With no ops it
 // writes nothing and returns the current revision.
 func (s *Store) Write(ctx context.Context, ops ...store.Op) (int64, []store.Object, error) {
-	if err := validate(ops); err != nil {
+	if err := storeutil.ValidateOps(ops); err != nil {
 		return 0, nil, err
 	}
 	if len(ops) == 0 {
@@ -390,7 +337,7 @@ func (s *Store) Write(ctx context.Context, ops ...store.Op) (int64, []store.Obje
 		return 0, nil, fmt.Errorf("write: commit: %w", err)
 	}
 	// Still under wmu: wake-ups go out in commit order.
-	s.n.publish(rev)
+	s.n.Publish(rev)
 	return rev, out, nil
 }
 
@@ -614,7 +561,7 @@ func (s *Store) Compact(ctx context.Context, before int64) error {
 // Notify returns a channel that receives the newest revision after each
 // Write of this Store. It is closed when ctx ends or the Store is closed.
 func (s *Store) Notify(ctx context.Context) <-chan int64 {
-	return s.n.subscribe(ctx)
+	return s.n.Subscribe(ctx)
 }
 
 // SaveLastSeen records last-seen times. A time older than the one stored for

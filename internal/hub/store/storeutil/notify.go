@@ -1,25 +1,25 @@
-package postgres
+package storeutil
 
 import (
 	"context"
 	"sync"
 )
 
-// notifier fans revisions out to Notify channels. Each channel holds at most
+// Notifier fans revisions out to Notify channels. Each channel holds at most
 // one value, the newest: a slow reader must see the latest revision, never a
 // backlog, and a writer must never block on a reader.
-type notifier struct {
+type Notifier struct {
 	mu     sync.Mutex
 	subs   map[chan int64]struct{}
 	last   int64
 	closed bool
 }
 
-func newNotifier() *notifier {
-	return &notifier{subs: make(map[chan int64]struct{})}
+func NewNotifier() *Notifier {
+	return &Notifier{subs: make(map[chan int64]struct{})}
 }
 
-func (n *notifier) subscribe(ctx context.Context) <-chan int64 {
+func (n *Notifier) Subscribe(ctx context.Context) <-chan int64 {
 	ch := make(chan int64, 1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -41,7 +41,7 @@ func (n *notifier) subscribe(ctx context.Context) <-chan int64 {
 
 // publish sends rev to every subscriber unless a newer revision was already
 // sent, so readers never see the revision go backwards.
-func (n *notifier) publish(rev int64) {
+func (n *Notifier) Publish(rev int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if rev <= n.last {
@@ -66,7 +66,7 @@ func (n *notifier) publish(rev int64) {
 }
 
 // close closes every channel: the store is gone and no wake-up will come.
-func (n *notifier) close() {
+func (n *Notifier) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.closed = true
