@@ -17,10 +17,11 @@ build: ## build bin/outpost and bin/outpost-agent
 run: ## run the hub on SQLite in ./outpost-data with a simulated demo fleet
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/outpost server --demo
 
-deps: ## install what the tests need (Debian packages; needs root or sudo)
+deps: ## install what the tests need (Debian packages; needs root or sudo); test also builds kube-apiserver once (cached)
 	./scripts/deps.sh
 
 test: deps ## install test dependencies, vet, and run every test (unit + integration)
+	./scripts/build-kube.sh >/dev/null
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 

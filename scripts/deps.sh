@@ -12,6 +12,8 @@ command -v xorriso >/dev/null || need+=(xorriso)
 command -v cloud-init >/dev/null || need+=(cloud-init)
 command -v cpio >/dev/null || need+=(cpio)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+# Kubernetes: etcd for the kube-apiserver the tests build (scripts/build-kube.sh).
+command -v etcd >/dev/null || need+=(etcd-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

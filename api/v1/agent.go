@@ -19,6 +19,9 @@ const (
 	AgentPathRenew     = "/agent/v1/renew"
 	AgentPathHeartbeat = "/agent/v1/heartbeat"
 	AgentPathSpec      = "/agent/v1/spec"
+	// AgentPathArtifacts?url=U[&sha256=S] streams an artifact through the
+	// hub's cache, so a site downloads each file from upstream once.
+	AgentPathArtifacts = "/agent/v1/artifacts"
 )
 
 // KindHostSpec is the kind of the stored HostSpec (one per paired host).

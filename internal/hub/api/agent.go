@@ -18,8 +18,9 @@ const maxWait = 60 * time.Second
 
 // AgentAPI serves /agent/v1.
 type AgentAPI struct {
-	svc *service.Service
-	log *slog.Logger
+	svc       *service.Service
+	log       *slog.Logger
+	artifacts http.Handler
 }
 
 type agentKey struct{}
@@ -35,6 +36,13 @@ func (a *AgentAPI) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+v1.AgentPathHeartbeat, a.handle(true, a.heartbeat))
 	mux.Handle("GET "+v1.AgentPathSpec, a.handle(true, a.spec))
 	mux.Handle("POST "+v1.AgentPathStatus, a.handle(true, a.status))
+	if a.artifacts != nil {
+		// Only enrolled hosts may make the hub download on their behalf.
+		mux.Handle("GET "+v1.AgentPathArtifacts, a.handle(true, func(w http.ResponseWriter, r *http.Request) error {
+			a.artifacts.ServeHTTP(w, r)
+			return nil
+		}))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.log, fmt.Errorf("no route %s %s: %w", r.Method, r.URL.Path, errs.ErrNotFound))
 	})

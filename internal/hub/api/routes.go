@@ -30,6 +30,8 @@ type Options struct {
 	Metrics  *Metrics
 	Log      *slog.Logger
 	Version  string
+	// Artifacts serves the hub's artifact cache to agents (nil: none).
+	Artifacts http.Handler
 }
 
 // NewUserHandler serves the user API, health, metrics and the landing page.
@@ -64,6 +66,6 @@ func NewUserHandler(o Options) http.Handler {
 // NewAgentHandler serves the agent API.
 func NewAgentHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
-	(&AgentAPI{svc: o.Service, log: o.Log}).Register(mux)
+	(&AgentAPI{svc: o.Service, log: o.Log, artifacts: o.Artifacts}).Register(mux)
 	return wrap("agent", mux, o.Metrics, o.Log)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/outpost-edge/outpost/internal/hub/api"
+	"github.com/outpost-edge/outpost/internal/hub/artifacts"
 	"github.com/outpost-edge/outpost/internal/hub/secrets"
 	"github.com/outpost-edge/outpost/internal/hub/service"
 	"github.com/outpost-edge/outpost/internal/hub/store"
@@ -132,8 +133,11 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(svc.Collector())
+	cache := &artifacts.Cache{Dir: filepath.Join(cfg.DataDir, "artifacts"), Log: log}
+	reg.MustRegister(cache.Collector())
 	opts := api.Options{
 		Service: svc, Watch: wh, Gatherer: reg, Metrics: api.NewMetrics(reg), Log: log, Version: cfg.Version,
+		Artifacts: cache.Handler(),
 		Ready: func(ctx context.Context) error { _, err := st.Revision(ctx); return err },
 	}
 
