@@ -17,6 +17,12 @@ import (
 // cache, so the two always describe the same host.
 func (a *Agent) newEngine() error {
 	distros, layers := a.cfg.Distros, a.cfg.Layers
+	if !a.cfg.Simulated && distros.IsZero() && layers.IsZero() {
+		var err error
+		if distros, layers, err = a.realProviders(); err != nil {
+			return fmt.Errorf("providers: %w", err)
+		}
+	}
 	if a.cfg.Simulated && (distros.IsZero() || layers.IsZero()) {
 		sim := simulated.New(simulated.Config{Root: a.cfg.Root, Logger: a.log})
 		if distros.IsZero() {
