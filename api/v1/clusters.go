@@ -150,6 +150,8 @@ type NodeStatus struct {
 	// AppliedHash is the HostSpec hash the node finished applying.
 	AppliedHash       string `json:"appliedHash,omitempty" yaml:"appliedHash,omitempty"`
 	KubernetesVersion string `json:"kubernetesVersion,omitempty" yaml:"kubernetesVersion,omitempty"`
+	// Layers is the health of the layers this node manages.
+	Layers []LayerHealth `json:"layers,omitempty" yaml:"layers,omitempty"`
 }
 
 // Condition is a Kubernetes-style condition.
@@ -220,6 +222,23 @@ type NodeReportSpec struct {
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	// Removed: the host tore down its part of the cluster.
 	Removed bool `json:"removed,omitempty"`
+	// Layers is each applied layer's health as the cluster's API shows it
+	// (reported by the node that manages cluster-wide objects).
+	Layers []LayerHealth `json:"layers,omitempty"`
+}
+
+// Layer health states.
+const (
+	LayerApplied     = "applied"
+	LayerProgressing = "progressing"
+	LayerFailed      = "failed"
+)
+
+// LayerHealth is one layer's state in the cluster.
+type LayerHealth struct {
+	Name    string `json:"name" yaml:"name"`
+	State   string `json:"state" yaml:"state"`
+	Message string `json:"message,omitempty" yaml:"message,omitempty"`
 }
 
 // StepStatus is one step of an agent's plan.

@@ -125,27 +125,42 @@ func stepCell(n *v1.NodeStatus) string {
 // spec names that the hub has not claimed yet, so a Pending cluster shows
 // its hosts too.
 func nodeTable(c *v1.Cluster) *table {
-	t := &table{header: []string{"HOST", "POOL", "ROLE", "STATE", "STEP", "MESSAGE"}}
+	t := &table{header: []string{"HOST", "POOL", "ROLE", "STATE", "KUBERNETES", "STEP", "MESSAGE"}}
 	seen := map[string]bool{}
 	for i := range c.Status.Nodes {
 		n := &c.Status.Nodes[i]
 		seen[n.Host] = true
-		t.add(n.Host, orNone(n.Pool), orNone(n.Role), orNone(n.State), stepCell(n), orNone(n.Message))
+		t.add(n.Host, orNone(n.Pool), orNone(n.Role), orNone(n.State), orNone(n.KubernetesVersion), stepCell(n), orNone(n.Message))
 	}
 	for _, p := range c.Spec.Pools {
 		for _, h := range p.Hosts {
 			if !seen[h] {
-				t.add(h, p.Name, none, none, none, "not claimed by the cluster yet")
+				t.add(h, p.Name, none, none, none, none, "not claimed by the cluster yet")
 			}
 		}
 	}
 	return t
 }
 
+// layerTable shows each layer's version and its health in the cluster, as
+// the node managing cluster-wide objects last reported it.
 func layerTable(c *v1.Cluster) *table {
-	t := &table{header: []string{"LAYER", "PACK", "VERSION"}}
+	health := map[string]v1.LayerHealth{}
+	for _, n := range c.Status.Nodes {
+		for _, h := range n.Layers {
+			health[h.Name] = h
+		}
+	}
+	t := &table{header: []string{"LAYER", "PACK", "VERSION", "HEALTH"}}
 	for _, l := range c.Status.Layers {
-		t.add(l.Profile+"/"+l.Layer, orNone(l.Pack), orNone(l.Version))
+		h := none
+		if lh, ok := health[l.Layer]; ok {
+			h = lh.State
+			if lh.Message != "" {
+				h += ": " + lh.Message
+			}
+		}
+		t.add(l.Profile+"/"+l.Layer, orNone(l.Pack), orNone(l.Version), h)
 	}
 	return t
 }

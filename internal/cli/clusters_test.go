@@ -102,15 +102,15 @@ Deleting since: 1m ago
 Labels:         site=berlin
 Age:            2h
 
-HOST     POOL      ROLE     STATE      STEP                   MESSAGE
-edge-1   cp        init     Ready      3/3                    -
-edge-2   workers   worker   Failed     install-distro (1/3)   download failed: 503
-edge-3   workers   worker   Removing   -                      tearing down
-edge-4   workers   -        -          -                      not claimed by the cluster yet
+HOST     POOL      ROLE     STATE      KUBERNETES   STEP                   MESSAGE
+edge-1   cp        init     Ready      -            3/3                    -
+edge-2   workers   worker   Failed     -            install-distro (1/3)   download failed: 503
+edge-3   workers   worker   Removing   -            -                      tearing down
+edge-4   workers   -        -          -            -                      not claimed by the cluster yet
 
-LAYER            PACK   VERSION
-store-edge/k3s   k3s    1.32.1+k3s1
-agents/site      -      -
+LAYER            PACK   VERSION       HEALTH
+store-edge/k3s   k3s    1.32.1+k3s1   -
+agents/site      -      -             -
 
 UPDATE AVAILABLE   VERSION
 store-edge/k3s     1.32.2+k3s1
@@ -633,7 +633,7 @@ func TestIntegrationClusters(t *testing.T) {
 	out := run("clusters", "get", "store-berlin")
 	words := strings.Join(strings.Fields(out), " ")
 	for _, want := range []string{"State: Running", "Health: Healthy", "Nodes: 3/3 ready", "Endpoint: 192.0.2.10",
-		"edge-sim000001 control-plane init Ready 3/3 -", "edge-sim000003 workers worker Ready 3/3 -", "LAYER PACK VERSION store-edge/ubuntu ubuntu 22.04."} {
+		"edge-sim000001 control-plane init Ready - 3/3 -", "edge-sim000003 workers worker Ready - 3/3 -", "LAYER PACK VERSION HEALTH store-edge/ubuntu ubuntu 22.04."} {
 		if !strings.Contains(words, want) {
 			t.Errorf("get lacks %q:\n%s", want, out)
 		}

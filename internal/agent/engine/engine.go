@@ -538,6 +538,7 @@ func (e *Engine) watch(ctx context.Context) {
 	deadline := e.now().Add(e.cfg.WaitTimeout)
 	wasReady := false
 	prev := ""
+	var lastDrift time.Time
 	for {
 		st, err := e.refreshStatus(ctx)
 		if ctx.Err() != nil {
@@ -565,6 +566,15 @@ func (e *Engine) watch(ctx context.Context) {
 			}
 			prev = e.rep.State
 		}
+		if e.rep.State == v1.NodeReady {
+			// Health at once; the drift pass once per StatusInterval, not
+			// right after a plan that has just checked every step.
+			drift := !lastDrift.IsZero() && e.now().Sub(lastDrift) >= e.cfg.StatusInterval
+			if lastDrift.IsZero() || drift {
+				lastDrift = e.now()
+			}
+			e.keepLayers(ctx, drift)
+		}
 		e.emit()
 		interval := e.cfg.PollInterval
 		if e.rep.State != v1.NodeApplying {
@@ -574,6 +584,52 @@ func (e *Engine) watch(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// HealthReporter is implemented by layer appliers that can say how their
+// layer is doing in the cluster (applied, progressing, failed).
+type HealthReporter interface {
+	Health(ctx context.Context, a LayerAction) (state, message string)
+}
+
+// keepLayers records each applied layer's health for the report and, with
+// drift, first checks every layer again and re-applies one that someone
+// edited or deleted.
+func (e *Engine) keepLayers(ctx context.Context, drift bool) {
+	if e.state.Distro == nil {
+		return
+	}
+	distro, role := PackName(e.state.Distro.Layer), e.state.Distro.Role
+	var health []v1.LayerHealth
+	for _, al := range e.state.Layers {
+		a := LayerAction{Op: LayerApply, Layer: al.Layer, Key: al.Key, Distro: distro, Role: role}
+		ap, err := e.applier(al.Layer)
+		if err != nil {
+			continue
+		}
+		if drift {
+			done, err := ap.Check(ctx, a)
+			if err == nil && !done {
+				if err = ap.Apply(ctx, a); err == nil {
+					e.log.Info("drift corrected", "layer", al.Key)
+				}
+			}
+			if err != nil {
+				e.log.Warn("drift pass", "layer", al.Key, "error", err)
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		h := v1.LayerHealth{Name: al.Key, State: v1.LayerApplied}
+		if hr, ok := ap.(HealthReporter); ok {
+			h.State, h.Message = hr.Health(ctx, a)
+		}
+		if h.State != "" { // "": the layer is managed by another node
+			health = append(health, h)
+		}
+	}
+	e.rep.Layers = health
 }
 
 // refreshStatus copies the distro's view of the node into the report.
@@ -618,6 +674,7 @@ func (e *Engine) emit() {
 
 func cloneReport(r v1.NodeReportSpec) v1.NodeReportSpec {
 	r.Steps = slices.Clone(r.Steps)
+	r.Layers = slices.Clone(r.Layers)
 	return r
 }
 

@@ -385,3 +385,35 @@ func TestNodeNotReadyAfterPlan(t *testing.T) {
 	host.mu.Unlock()
 	e.reps.wait(t, "Ready", readyAt("h1"))
 }
+
+// Someone deletes what a layer made while the node runs: the next drift
+// pass (once per StatusInterval) finds it and applies the layer again,
+// without any new spec.
+func TestDriftIsCorrected(t *testing.T) {
+	host, dir := newFakeHost(), t.TempDir()
+	e := host.start(t, dir, func(c *engine.Config) { c.StatusInterval = 50 * time.Millisecond })
+	e.Apply(*spec("h1", v1.RoleInit, &osUbuntu, &k3s1, calico, longhorn))
+	e.reps.wait(t, "Ready", readyAt("h1"))
+	before := len(host.actions())
+	host.mu.Lock()
+	delete(host.layers, "calico") // the drift
+	host.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := host.actions()[before:]
+		if slices.Contains(got, "apply layer calico") {
+			if slices.Contains(got, "apply layer longhorn") {
+				t.Fatalf("an untouched layer was applied again: %q", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drift not corrected within 5s: actions since Ready %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := e.reps.wait(t, "layer health", func(r v1.NodeReportSpec) bool { return len(r.Layers) == 2 })
+	if r.Layers[0].Name != "calico" || r.Layers[0].State != v1.LayerApplied {
+		t.Fatalf("layer health %+v", r.Layers)
+	}
+}

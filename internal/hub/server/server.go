@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 	opts := api.Options{
 		Service: svc, Watch: wh, Gatherer: reg, Metrics: api.NewMetrics(reg), Log: log, Version: cfg.Version,
 		Artifacts: cache.Handler(),
-		Ready: func(ctx context.Context) error { _, err := st.Revision(ctx); return err },
+		Ready:     func(ctx context.Context) error { _, err := st.Revision(ctx); return err },
 	}
 
 	userTLS, err := userTLSConfig(cfg, serverCert)

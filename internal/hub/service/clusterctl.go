@@ -564,6 +564,7 @@ func (s *Service) summarize(c *storedCluster, views map[string]*nodeView, deleti
 			ns.State, ns.Message = v.report.State, v.report.Message
 			ns.AppliedHash = v.report.SpecHash
 			ns.KubernetesVersion = v.report.KubernetesVersion
+			ns.Layers = v.report.Layers
 			for _, st := range v.report.Steps {
 				ns.Steps++
 				if st.State == v1.StepDone {

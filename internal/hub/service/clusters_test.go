@@ -143,9 +143,16 @@ func TestClusterProvisionsInitFirstThenJoiners(t *testing.T) {
 		t.Fatalf("failed node: %s %q", c.Status.State, c.Status.Reason)
 	}
 	f.report("h3", v1.NodeReady, nil)
+	f.report("h1", v1.NodeReady, func(r *v1.NodeReportSpec) {
+		r.KubernetesVersion = "v1.32.3+k3s1"
+		r.Layers = []v1.LayerHealth{{Name: "calico", State: v1.LayerProgressing, Message: "DaemonSet calico-node 0/1 ready"}}
+	})
 	c = f.reconcile("store-17")
 	if c.Status.State != v1.ClusterRunning || c.Status.Health != v1.HealthHealthy {
 		t.Fatalf("all ready: %s/%s %+v", c.Status.State, c.Status.Health, c.Status.Nodes)
+	}
+	if n := c.Status.Nodes[0]; n.Host != "h1" || n.KubernetesVersion != "v1.32.3+k3s1" || len(n.Layers) != 1 || n.Layers[0].State != v1.LayerProgressing {
+		t.Fatalf("the cluster view lacks what the init node reported: %+v", n)
 	}
 	// The join secret is sealed in the store, never in the clear.
 	raw, _ := f.store.Get(ctx, v1.KindCluster, DefaultProject, "store-17")
