@@ -40,11 +40,7 @@ func newAPITokensCreateCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -87,11 +83,7 @@ func newAPITokensListCommand(o *options) *cobra.Command {
 		Short:   "List the API tokens you administer",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -99,11 +91,7 @@ func newAPITokensListCommand(o *options) *cobra.Command {
 			if err != nil {
 				return wrap(err, "list api tokens")
 			}
-			if len(list.Items) == 0 && p.format == outputTable {
-				_, err := fmt.Fprintln(cmd.ErrOrStderr(), "no api tokens")
-				return err
-			}
-			return p.print(list, func(now time.Time) *table { return apiTokenTable(list.Items, now) })
+			return printList(cmd, p, list, "no api tokens", apiTokenTable)
 		},
 	}
 }
@@ -114,11 +102,7 @@ func newAPITokensGetCommand(o *options) *cobra.Command {
 		Short: "Show one API token (without its secret)",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

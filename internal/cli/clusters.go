@@ -650,11 +650,7 @@ too, or updates the spec of one that exists.`,
 					return d.annotate(fmt.Errorf("create -f takes Cluster documents; use outpost apply -f for a %s", d.kind))
 				}
 			}
-			c, defProject, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, defProject, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -702,11 +698,7 @@ Modified or Deleted), or with -o json one JSON document per line, until
 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -716,11 +708,7 @@ interrupted.`,
 				return wrap(err, "list clusters in project %q", project)
 			}
 			if !watch {
-				if len(list.Items) == 0 && p.format == outputTable {
-					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "no clusters in project %q\n", project)
-					return err
-				}
-				return p.print(list, func(now time.Time) *table { return clusterTable(list.Items, now) })
+				return printList(cmd, p, list, fmt.Sprintf("no clusters in project %q", project), clusterTable)
 			}
 			var emit func(v1.WatchEvent[v1.Cluster]) error
 			if p.format == outputTable {
@@ -762,11 +750,7 @@ versions, the updates its profiles' trains offer, and its conditions. -o
 yaml or -o json print the whole object.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -811,11 +795,7 @@ JSON document per line.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -845,11 +825,7 @@ JSON document per line.`,
 				}
 			}
 			if !following {
-				if len(list.Items) == 0 && p.format == outputTable {
-					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "no events about cluster %q\n", name)
-					return err
-				}
-				return p.print(list, func(now time.Time) *table { return eventTable(list.Items, now) })
+				return printList(cmd, p, list, fmt.Sprintf("no events about cluster %q", name), eventTable)
 			}
 
 			var emit func(v1.WatchEvent[v1.Event]) error
@@ -1009,11 +985,7 @@ have to do to reach the cluster's current spec.`,
 					return err
 				}
 			}
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"time"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
 	"github.com/outpost-edge/outpost/client"
@@ -30,11 +29,7 @@ JSON document per line (first the list, then each watch event).`,
 			if err != nil {
 				return err
 			}
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -45,11 +40,7 @@ JSON document per line (first the list, then each watch event).`,
 				return wrap(err, "list events in project %q", project)
 			}
 			if !following {
-				if len(list.Items) == 0 && p.format == outputTable {
-					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "no events in project %q\n", project)
-					return err
-				}
-				return p.print(list, func(now time.Time) *table { return eventTable(list.Items, now) })
+				return printList(cmd, p, list, fmt.Sprintf("no events in project %q", project), eventTable)
 			}
 
 			var emit func(v1.WatchEvent[v1.Event]) error

@@ -42,11 +42,7 @@ event), or with -o yaml the same documents separated by "---". It stops on
 Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -62,11 +58,7 @@ Ctrl-C.`,
 				return wrap(err, "list hosts in project %q", project)
 			}
 			if !watch {
-				if len(list.Items) == 0 && p.format == outputTable {
-					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "no hosts in project %q\n", project)
-					return err
-				}
-				return p.print(list, func(now time.Time) *table { return hostTable(list.Items, now) })
+				return printList(cmd, p, list, fmt.Sprintf("no hosts in project %q", project), hostTable)
 			}
 
 			var emit func(v1.WatchEvent[v1.EdgeHost]) error
@@ -108,11 +100,7 @@ func newHostsGetCommand(o *options) *cobra.Command {
 		Short: "Show one host",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

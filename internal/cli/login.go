@@ -90,11 +90,7 @@ func newWhoAmICommand(o *options) *cobra.Command {
 		Short: "Show the API token in use and its roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

@@ -130,11 +130,7 @@ func newPacksListCommand(o *options) *cobra.Command {
 		Short:   "List packs, optionally of one registry, layer, type or name",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -144,11 +140,7 @@ func newPacksListCommand(o *options) *cobra.Command {
 			if err != nil {
 				return wrap(err, "list packs")
 			}
-			if len(list.Items) == 0 && p.format == outputTable {
-				_, err := fmt.Fprintln(cmd.ErrOrStderr(), "no packs match")
-				return err
-			}
-			return p.print(list, func(now time.Time) *table { return packTable(list.Items, now) })
+			return printList(cmd, p, list, "no packs match", packTable)
 		},
 	}
 	fl := cmd.Flags()
@@ -169,11 +161,7 @@ func newPacksGetCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -196,11 +184,7 @@ func newPacksVersionsCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

@@ -117,11 +117,7 @@ func newProfilesListCommand(o *options) *cobra.Command {
 		Short:   "List the project's profile versions",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -129,11 +125,7 @@ func newProfilesListCommand(o *options) *cobra.Command {
 			if err != nil {
 				return wrap(err, "list profiles in project %q", project)
 			}
-			if len(list.Items) == 0 && p.format == outputTable {
-				_, err := fmt.Fprintf(cmd.ErrOrStderr(), "no profiles in project %q\n", project)
-				return err
-			}
-			return p.print(list, func(now time.Time) *table { return profileTable(list.Items, now) })
+			return printList(cmd, p, list, fmt.Sprintf("no profiles in project %q", project), profileTable)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "only the versions of this profile")
@@ -155,11 +147,7 @@ as it is with "outpost apply -f".`,
 			if err != nil {
 				return err
 			}
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -187,11 +175,7 @@ func newProfilesVersionsCommand(o *options) *cobra.Command {
 			if strings.Contains(args[0], "@") {
 				return fmt.Errorf("profile %q: give the name without a version", args[0])
 			}
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -246,11 +230,7 @@ rendered profile exactly as the hub sends it.`,
 			if err != nil {
 				return err
 			}
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

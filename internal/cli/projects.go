@@ -29,11 +29,7 @@ func newProjectsListCommand(o *options) *cobra.Command {
 		Short:   "List the projects you have a role in",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -41,11 +37,7 @@ func newProjectsListCommand(o *options) *cobra.Command {
 			if err != nil {
 				return wrap(err, "list projects")
 			}
-			if len(list.Items) == 0 && p.format == outputTable {
-				_, err := fmt.Fprintln(cmd.ErrOrStderr(), "no projects")
-				return err
-			}
-			return p.print(list, func(now time.Time) *table { return projectTable(list.Items, now) })
+			return printList(cmd, p, list, "no projects", projectTable)
 		},
 	}
 }
@@ -56,11 +48,7 @@ func newProjectsGetCommand(o *options) *cobra.Command {
 		Short: "Show one project",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

@@ -98,11 +98,7 @@ add then prints the error and exits non-zero.`,
 				}
 				r.Spec.CACert = string(pem)
 			}
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -145,11 +141,7 @@ func newRegistriesListCommand(o *options) *cobra.Command {
 		Short:   "List the registries and how their last sync went",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -157,11 +149,7 @@ func newRegistriesListCommand(o *options) *cobra.Command {
 			if err != nil {
 				return wrap(err, "list registries")
 			}
-			if len(list.Items) == 0 && p.format == outputTable {
-				_, err := fmt.Fprintln(cmd.ErrOrStderr(), "no registries")
-				return err
-			}
-			return p.print(list, func(now time.Time) *table { return registryTable(list.Items, now) })
+			return printList(cmd, p, list, "no registries", registryTable)
 		},
 	}
 }
@@ -172,11 +160,7 @@ func newRegistriesGetCommand(o *options) *cobra.Command {
 		Short: "Show one registry",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -199,11 +183,7 @@ prints the error and exits non-zero. Profiles that follow a train move to
 the newest matching version the sync brought.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, _, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}

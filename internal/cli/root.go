@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	v1 "github.com/outpost-edge/outpost/api/v1"
 	"github.com/outpost-edge/outpost/client"
 	"github.com/spf13/cobra"
 )
@@ -255,4 +256,28 @@ func readSecret(in io.Reader, what string) (string, error) {
 		return "", fmt.Errorf("read %s from stdin: nothing there", what)
 	}
 	return line, nil
+}
+
+// session is what most commands start with: the client, the project and
+// the printer of the command's flags and config.
+func (o *options) session(cmd *cobra.Command) (*client.Client, string, *printer, error) {
+	c, project, err := o.client(cmd)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	p, err := o.printer(cmd)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return c, project, p, nil
+}
+
+// printList prints a list; an empty one in table mode is said on stderr,
+// so that a script reading stdout sees nothing.
+func printList[T any](cmd *cobra.Command, p *printer, list *v1.List[T], empty string, rows func([]T, time.Time) *table) error {
+	if len(list.Items) == 0 && p.format == outputTable {
+		_, err := fmt.Fprintln(cmd.ErrOrStderr(), empty)
+		return err
+	}
+	return p.print(list, func(now time.Time) *table { return rows(list.Items, now) })
 }

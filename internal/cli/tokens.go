@@ -45,11 +45,7 @@ func newTokensCreateCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -111,11 +107,7 @@ func newTokensListCommand(o *options) *cobra.Command {
 		Short:   "List the project's registration tokens",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
@@ -123,11 +115,7 @@ func newTokensListCommand(o *options) *cobra.Command {
 			if err != nil {
 				return wrap(err, "list registration tokens in project %q", project)
 			}
-			if len(list.Items) == 0 && p.format == outputTable {
-				_, err := fmt.Fprintf(cmd.ErrOrStderr(), "no registration tokens in project %q\n", project)
-				return err
-			}
-			return p.print(list, func(now time.Time) *table { return registrationTokenTable(list.Items, now) })
+			return printList(cmd, p, list, fmt.Sprintf("no registration tokens in project %q", project), registrationTokenTable)
 		},
 	}
 }
@@ -138,11 +126,7 @@ func newTokensGetCommand(o *options) *cobra.Command {
 		Short: "Show one registration token (without its secret)",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := o.printer(cmd)
+			c, project, p, err := o.session(cmd)
 			if err != nil {
 				return err
 			}
