@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 
 	v1 "github.com/outpost-edge/outpost/api/v1"
 	"github.com/outpost-edge/outpost/internal/agent/engine"
@@ -138,4 +139,21 @@ func trimVersion(v string) string {
 // Unknown is the error for an action a provider does not know.
 func Unknown(pack string, op engine.DistroOp) error {
 	return engine.Permanent(fmt.Errorf("%s provider: unknown action %q", pack, op))
+}
+
+// CheckState is the Check every provider makes: an install or upgrade is
+// done when the state file says so and binary is on the host; a remove when
+// the state says so and none of leftovers is left on the host either.
+func (e *Env) CheckState(pack, binary string, leftovers []string, a engine.DistroAction) (bool, error) {
+	st, err := e.LoadState(pack)
+	if err != nil {
+		return false, err
+	}
+	switch a.Op {
+	case engine.DistroInstall, engine.DistroUpgrade:
+		return Done(st, a) && e.Exists(binary), nil
+	case engine.DistroRemove:
+		return Done(st, a) && !slices.ContainsFunc(leftovers, e.Exists), nil
+	}
+	return false, Unknown(pack, a.Op)
 }

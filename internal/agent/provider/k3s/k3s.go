@@ -78,17 +78,7 @@ func (p *Provider) kube(role string) distro.Kube {
 // Check reads the provider's state; a remove is done only when nothing of
 // k3s is left on the host either.
 func (p *Provider) Check(_ context.Context, a engine.DistroAction) (bool, error) {
-	st, err := p.env.LoadState(Pack)
-	if err != nil {
-		return false, err
-	}
-	switch a.Op {
-	case engine.DistroInstall, engine.DistroUpgrade:
-		return distro.Done(st, a) && p.env.Exists(BinPath), nil
-	case engine.DistroRemove:
-		return distro.Done(st, a) && !slices.ContainsFunc(leftovers(), p.env.Exists), nil
-	}
-	return false, distro.Unknown(Pack, a.Op)
+	return p.env.CheckState(Pack, BinPath, leftovers(), a)
 }
 
 // leftovers are what remove takes away and Check looks for.

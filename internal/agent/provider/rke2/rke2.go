@@ -91,18 +91,7 @@ func (p *Provider) kube(role string) distro.Kube {
 // Check reads the provider's state; a remove is done only when nothing of
 // rke2 is left on the host either.
 func (p *Provider) Check(_ context.Context, a engine.DistroAction) (bool, error) {
-	st, err := p.env.LoadState(Pack)
-	if err != nil {
-		return false, err
-	}
-	switch a.Op {
-	case engine.DistroInstall, engine.DistroUpgrade:
-		return distro.Done(st, a) && p.env.Exists(BinPath), nil
-	case engine.DistroRemove:
-		leftovers := []string{BinPath, UnitDir + "/" + ServerUnit, UnitDir + "/" + AgentUnit, ConfigDir, DataDir}
-		return distro.Done(st, a) && !slices.ContainsFunc(leftovers, p.env.Exists), nil
-	}
-	return false, distro.Unknown(Pack, a.Op)
+	return p.env.CheckState(Pack, BinPath, []string{BinPath, UnitDir + "/" + ServerUnit, UnitDir + "/" + AgentUnit, ConfigDir, DataDir}, a)
 }
 
 // Apply does the action.
